@@ -21,6 +21,7 @@ import traceback
 COMPONENTS: tuple[str, ...] = (
     "verl_rema_patches",  # CPU platform + upstream adaptations (no-op unless the CPU platform is selected)
     "verl_rema.toy.resolvers",  # ${rema_embedded:...} OmegaConf resolvers for the embedded default
+    "verl_rema.baselines",  # rema_cot agent loop (chain-of-thought RL baseline)
 )
 
 REGISTERED: list[str] = []

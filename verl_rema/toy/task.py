@@ -1,0 +1,83 @@
+"""Synthetic verifiable math: three-operand integer arithmetic with a boxed answer.
+
+Forms ``a+b-c``, ``a-b+c`` and ``(a+b)*c`` with every intermediate value non-negative, so a
+tiny model can learn it and :mod:`math_verify` can check it like any MATH answer.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+DATA_SOURCE = "verl_rema/toy_arith"
+
+
+@dataclass(frozen=True)
+class Problem:
+    expression: str  # e.g. "35-7+24"
+    answer: int
+    form: int  # 0: a+b-c, 1: a-b+c, 2: (a+b)*c
+    solution: str  # worked chain of thought ending in \boxed{answer}
+
+    @property
+    def question(self) -> str:
+        return f"Compute {self.expression}. Put the answer in \\boxed{{}}."
+
+
+def sample_problem(rng: random.Random) -> Problem:
+    form = rng.randrange(3)
+    while True:
+        if form < 2:
+            a, b, c = rng.randint(1, 60), rng.randint(1, 60), rng.randint(1, 60)
+        else:
+            a, b, c = rng.randint(1, 20), rng.randint(1, 20), rng.randint(2, 9)
+        first = a - b if form == 1 else a + b
+        answer = (first - c, first + c, first * c)[form]
+        if first >= 0 and answer >= 0:
+            break
+    expression = ("{a}+{b}-{c}", "{a}-{b}+{c}", "({a}+{b})*{c}")[form].format(a=a, b=b, c=c)
+    op1, op2 = ("-" if form == 1 else "+"), ("-", "+", "*")[form]
+    solution = f"{a}{op1}{b}={first}. {first}{op2}{c}={answer}. \\boxed{{{answer}}}"
+    return Problem(expression, answer, form, solution)
+
+
+def make_split(n: int, seed: int, exclude: set[str] | frozenset[str] = frozenset()) -> list[Problem]:
+    """``n`` distinct problems, none of whose expressions is in ``exclude``."""
+    rng = random.Random(seed)
+    problems: list[Problem] = []
+    seen = set(exclude)
+    while len(problems) < n:
+        problem = sample_problem(rng)
+        if problem.expression not in seen:
+            seen.add(problem.expression)
+            problems.append(problem)
+    return problems
+
+
+def to_rl_rows(problems: list[Problem], split: str) -> list[dict]:
+    """veRL RL parquet rows (``data_source``, ``prompt``, ``ability``, ``reward_model``, ``extra_info``)
+    plus the ``question`` and ``subset`` columns every verl-rema dataset carries."""
+    return [
+        {
+            "data_source": DATA_SOURCE,
+            "prompt": [{"role": "user", "content": p.question}],
+            "ability": "math",
+            "reward_model": {"style": "rule", "ground_truth": str(p.answer)},
+            "extra_info": {"split": split, "index": i, "form": p.form, "expression": p.expression},
+            "question": p.question,
+            "subset": f"toy_arith_form{p.form}",
+        }
+        for i, p in enumerate(problems)
+    ]
+
+
+def tokenizer_corpus(seed: int, n: int = 4000) -> list[str]:
+    """Text the tokenizer is trained on: questions, worked solutions and ReMA's role vocabulary."""
+    from verl_rema.toy.role_text import ROLE_TEXT
+
+    rng = random.Random(seed)
+    corpus = list(ROLE_TEXT)
+    for _ in range(n):
+        problem = sample_problem(rng)
+        corpus += [problem.question, problem.solution]
+    return corpus
