@@ -1,0 +1,55 @@
+"""Run ``python -m verl_rema.main_ppo`` as a user would, one run at a time, and read what it logged."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from verl_rema.summary import read_metrics
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+RUN_TIMEOUT_S = 1200
+
+
+@dataclass
+class Run:
+    returncode: int
+    log: str
+    metrics: list[dict]
+
+    def steps(self) -> list[int]:
+        return [row["step"] for row in self.metrics if "timing_s/step" in row]
+
+    def at(self, step: int) -> dict:
+        merged: dict = {}
+        for row in self.metrics:
+            if row["step"] == step:
+                merged.update(row)
+        return merged
+
+
+def run_main(overrides: list[str], workdir: Path, cache: Path, log_name: str) -> Run:
+    """One CPU run of the real entry point; Ray is started and torn down by the run itself."""
+    metrics_path = workdir / f"{log_name}.jsonl"
+    env = {
+        **os.environ,
+        "VERL_REMA_CACHE": str(cache),
+        "VERL_FILE_LOGGER_PATH": str(metrics_path),
+        "HYDRA_FULL_ERROR": "1",
+        "RAY_DEDUP_LOGS": "0",
+    }
+    log_path = workdir / f"{log_name}.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.run(
+            [sys.executable, "-m", "verl_rema.main_ppo", *overrides, f"hydra.run.dir={workdir / 'hydra'}"],
+            cwd=workdir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            timeout=RUN_TIMEOUT_S,
+        )
+    subprocess.run([sys.executable, "-m", "ray.scripts.scripts", "stop", "--force"], capture_output=True, timeout=120)
+    return Run(proc.returncode, log_path.read_text(errors="replace"), read_metrics(metrics_path))
