@@ -15,7 +15,10 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["verl_rema", "verl_rema.*"]) + ["verl_rema_patches", "verl_rema_configs"],
     package_dir={"verl_rema_patches": "patches", "verl_rema_configs": "hydra_configs"},
-    package_data={"verl_rema_configs": ["*.yaml", "*/*.yaml"], "verl_rema": ["**/*.yaml", "**/*.json"]},
+    package_data={
+        "verl_rema_configs": ["*.yaml", "*/*.yaml"],
+        "verl_rema": ["prompts/sets/*.yaml", "data/assets/*.parquet"],
+    },
     include_package_data=True,
     # The full, pinned environments live in requirements/ (cpu.lock.txt, gpu.txt); these are the direct needs.
     install_requires=["verl==0.9.1", "hydra-core>=1.3", "omegaconf>=2.3", "math-verify>=0.7", "pandas", "pyarrow"],

@@ -1,7 +1,9 @@
 """Version-guarded adaptations that let an unmodified veRL 0.9.1 run on a CPU-only machine.
 
-Installed as ``verl_rema_patches`` (see setup.py). Importing it registers veRL's ``cpu``
-platform and, only when that platform is selected (``VERL_PLATFORM=cpu``, which
+Installed as ``verl_rema_patches`` (see setup.py). Importing the package itself does nothing
+(vLLM imports it in its own processes for ``vllm_cpu.register``); importing
+:mod:`verl_rema_patches.install`, the first component of :mod:`verl_rema.register`, registers
+veRL's ``cpu`` platform and, only when that platform is selected (``VERL_PLATFORM=cpu``, which
 :mod:`verl_rema.main_ppo` sets when no CUDA device is present or ``trainer.device=cpu``),
 applies the patches below. On a GPU run nothing here touches upstream code.
 
@@ -21,15 +23,6 @@ storage unit, logical Ray resources) live in ``hydra_configs/preset/cpu.yaml``.
 
 from __future__ import annotations
 
-from . import cpu_platform  # noqa: F401  (registration only; inert until selected)
 from ._guard import APPLIED, cpu_selected, require_upstream_versions
-
-if cpu_selected():
-    require_upstream_versions()
-    from . import fsdp_engine, torch_distributed, vllm_cpu
-
-    torch_distributed.apply()
-    fsdp_engine.apply()
-    vllm_cpu.apply_distribution_alias()
 
 __all__ = ["APPLIED", "cpu_selected", "require_upstream_versions"]

@@ -56,7 +56,7 @@ def test_registrations_reach_ray_tasks_and_actors():
     for report in (task, actor):
         assert report["pid"] != os.getpid()
         assert report["registered"] == list(register.COMPONENTS)
-        assert "rema_cot" in report["agent_loops"]
+        assert "rema" in report["agent_loops"]
         assert report["platform"] == "cpu"
         assert "fsdp_engine.register_cpu" in report["patches"]
         if "verl_rema.losses" in register.COMPONENTS:

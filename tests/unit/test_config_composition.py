@@ -8,8 +8,6 @@ from omegaconf import OmegaConf
 
 from tests.conftest import REPO_ROOT, run_python
 
-VERL_REMA_KEYS = {"rema"}  # top-level keys verl-rema adds; everything else is veRL's
-
 
 def _compose(name: str, overrides: list[str], module: str = "verl_rema_configs"):
     with initialize_config_module(config_module=module, version_base=None):
@@ -35,14 +33,13 @@ def test_entry_config_is_verls_ppo_trainer_plus_the_embedded_default():
 
 def test_recipe_then_preset_then_cli_overrides_win_in_that_order():
     cfg = _compose("verl_rema", ["+recipe=vrp_grpo", "+preset=cpu", "actor_rollout_ref.rollout.n=3"])
-    assert cfg.algorithm.adv_estimator == "grpo"  # recipe
-    assert cfg.actor_rollout_ref.rollout.agent.default_agent_loop == "rema_cot"  # recipe
+    assert cfg.algorithm.adv_estimator == "rema_grpo"  # recipe (common part)
+    assert cfg.actor_rollout_ref.rollout.agent.default_agent_loop == "rema"  # recipe
+    assert cfg.rema.rollout.prompt_set == "cot"
     assert cfg.data.train_batch_size == 16  # preset shrinks the recipe's 128
     assert cfg.actor_rollout_ref.rollout.n == 3  # command line beats both
     assert cfg.trainer.device == "cpu"
-    assert cfg.rema.cot.system_prompt == (
-        "You are a math expert tasked with solving problems step by step. \nPresent the final answer within \\boxed{}."
-    )
+    assert cfg.rema.rollout.max_tokens_per_message == 48  # preset shrinks the recipe's 2048
 
 
 def test_recipe_alone_keeps_reference_sizes():
@@ -62,7 +59,7 @@ def test_cfg_job_prints_the_composition_without_building_anything(tmp_path):
         env={"VERL_REMA_CACHE": str(tmp_path)},
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "default_agent_loop: rema_cot" in result.stdout
+    assert "default_agent_loop: rema" in result.stdout
     assert "${rema_embedded:model}" in result.stdout
     assert "device: cpu" in result.stdout  # no CUDA here: the cpu preset was added
     assert not any(tmp_path.iterdir())

@@ -58,12 +58,25 @@ def test_installed_upstream_matches_the_versions_the_patches_target(monkeypatch)
 
 def test_wrong_version_stops_a_cpu_process_loudly():
     result = run_python(
-        "import verl_rema_patches._guard as g; g.UPSTREAM_VERSIONS['verl'] = '0.0.1'; "
-        "import importlib, verl_rema_patches; importlib.reload(verl_rema_patches)",
-        env={"VERL_PLATFORM": "cpu"},
+        "import verl_rema_patches._guard as g; g.UPSTREAM_VERSIONS['verl'] = '0.0.1'; import verl",
+        env={"VERL_PLATFORM": "cpu", "VERL_USE_EXTERNAL_MODULES": "verl_rema.register"},
     )
     assert result.returncode != 0
     assert "patches written for 0.0.1" in result.stderr
+
+
+def test_vllm_processes_import_order_registers_the_platform_before_any_component_needs_it():
+    # vLLM's plugin loader imports verl_rema_patches first; veRL's worker extension then imports verl,
+    # whose plugin loading registers every component; some (the trainer) resolve the platform at import.
+    result = run_python(
+        "import verl_rema_patches.vllm_cpu as v; v.register(); import verl, verl_rema.register as r; "
+        "from verl.plugin.platform import get_platform; print(get_platform().device_name, len(r.REGISTERED))",
+        env={"VERL_PLATFORM": "cpu", "VERL_USE_EXTERNAL_MODULES": "verl_rema.register"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    from verl_rema.register import COMPONENTS
+
+    assert result.stdout.split()[-2:] == ["cpu", str(len(COMPONENTS))]
 
 
 # --- torch_distributed ---------------------------------------------------------------------

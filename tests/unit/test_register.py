@@ -19,18 +19,18 @@ def test_register_all_reraises_and_names_the_component(monkeypatch, capsys):
 def test_a_broken_component_stops_verl_import_when_named_in_external_modules():
     # veRL swallows entry-point errors, but not VERL_USE_EXTERNAL_MODULES ones: main_ppo sets both.
     result = run_python(
-        "import sys; sys.modules['verl_rema.baselines'] = None; import verl",
+        "import sys; sys.modules['verl_rema.rollout'] = None; import verl",
         env={"VERL_USE_EXTERNAL_MODULES": "verl_rema.register"},
     )
     assert result.returncode != 0
-    assert "FAILED to register component 'verl_rema.baselines'" in result.stderr
+    assert "FAILED to register component 'verl_rema.rollout'" in result.stderr
 
 
 def test_plugin_is_loaded_by_verl_itself_through_its_entry_point():
     result = run_python(
         "import verl, sys, verl_rema.register as r; "
         "from verl.experimental.agent_loop.agent_loop import _agent_loop_registry as a; "
-        "print('rema_cot' in a, r.REGISTERED == list(r.COMPONENTS))",
+        "print('rema' in a, r.REGISTERED == list(r.COMPONENTS))",
         env={"VERL_USE_EXTERNAL_MODULES": ""},
     )
     assert result.returncode == 0, result.stderr[-2000:]

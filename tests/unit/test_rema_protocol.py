@@ -1,0 +1,646 @@
+"""The `rema` agent loop against a scripted engine: turn order, views, finish reasons, token-exact rows.
+
+No model and no download: a byte-level BPE tokenizer is trained here on a few sentences, and a fake
+server manager with veRL's ``generate`` signature replies from a script (deterministic token ids and
+log-probs), emulating vLLM's stop-string, eos and max_tokens behaviour.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import hydra
+import numpy as np
+import pytest
+from hydra.errors import InstantiationException
+from omegaconf import OmegaConf
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import PreTrainedTokenizerFast
+from verl.experimental.agent_loop.agent_loop import DictConfigWrap, ToolListWrap, _agent_loop_registry
+from verl.utils.dataset.rl_dataset import RLHFDataset
+from verl.workers.rollout.replica import TokenOutput
+
+import verl_rema.rollout  # noqa: F401  (registers the agent loop)
+from verl_rema.prompts import load_prompt_set
+from verl_rema.rollout.dialogue import Dialogue, DialogueConfig, FinishReason, Role
+
+CHAT_TEMPLATE = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + "
+    "'\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+QUESTION = "What is the smaller root of x^2 - 5x + 6 = 0? Use \\frac{a}{b} if needed."
+ROW = {
+    "question": QUESTION,
+    "index": 7,
+    "uid": "uid-7",
+    "data_source": "unit",
+    "raw_prompt": [{"role": "user", "content": QUESTION + " Let's think step by step."}],
+    "global_steps": 3,
+}
+SAMPLING = {"temperature": 1.0, "top_p": 1.0, "top_k": -1, "repetition_penalty": 1.0, "logprobs": True}
+
+
+@pytest.fixture(scope="module")
+def tokenizer() -> PreTrainedTokenizerFast:
+    corpus = [
+        "Let us factor the quadratic first. Then check the roots.",
+        "The roots are 2 and 3, so the smaller root is 2.",
+        "So the answer is \\boxed{2}. [FINISH]",
+        "Question: Instruction: What is the smaller root?",
+        *(text for name in ("multiturn", "singleturn", "cot") for text in _prompt_texts(name)),
+    ]
+    bpe = Tokenizer(models.BPE(unk_token=None))
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=700,
+        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    bpe.train_from_iterator(corpus, trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>", chat_template=CHAT_TEMPLATE
+    )
+
+
+def _prompt_texts(name: str) -> list[str]:
+    prompts = load_prompt_set(name)
+    roles = [prompts.reasoning] + ([prompts.meta] if prompts.meta else [])
+    return [text for role in roles for text in (role.system, role.first_user)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A scripted engine with veRL's LLMServerClient.generate signature
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Reply:
+    text: str = ""
+    eos: bool = True  # stop normally (append the eos token)
+    tokens: list[int] | None = None  # explicit sampled ids instead of encoding `text` (e.g. [] for nothing)
+    stop_reason: str = "completed"
+
+
+@dataclass
+class Call:
+    role: str
+    prompt_ids: list[int]
+    token_ids: list[int]
+    log_probs: list[float]
+    sampling_params: dict[str, Any]
+
+
+class ScriptedEngine:
+    """Replies from a per-role script. The role is recognised from the system prompt only, as the model would.
+
+    A plain class, not a dataclass: hydra.utils.instantiate would turn a dataclass argument into a config.
+    """
+
+    def __init__(self, tokenizer: Any, system_prompts: dict[str, str], script: dict[str, list[Reply | str]]):
+        self.tokenizer = tokenizer
+        self.system_prompts = system_prompts
+        self.script = script
+        self.calls: list[Call] = []
+
+    async def generate(
+        self,
+        request_id: str,
+        *,
+        prompt_ids: list[int],
+        sampling_params: dict[str, Any],
+        image_data: Any = None,
+        video_data: Any = None,
+        audio_data: Any = None,
+        mm_processor_kwargs: Any = None,
+        **kwargs: Any,
+    ) -> TokenOutput:
+        text = self.tokenizer.decode(prompt_ids, skip_special_tokens=False)
+        roles = [r for r, s in self.system_prompts.items() if text.startswith(f"<|im_start|>system\n{s}<|im_end|>")]
+        assert len(roles) == 1, f"cannot tell the role from the prompt: {text[:120]!r}"
+        role = roles[0]
+        reply = self.script[role].pop(0)
+        reply = Reply(reply) if isinstance(reply, str) else reply
+        ids = list(reply.tokens) if reply.tokens is not None else self.tokenizer.encode(reply.text)
+        stopped = False
+        for stop in sampling_params.get("stop") or []:  # vLLM: cut after the token that completes a stop string
+            hit = next((k for k in range(1, len(ids) + 1) if stop in self.tokenizer.decode(ids[:k])), None)
+            if hit is not None:
+                ids, stopped = ids[:hit], True
+        if reply.eos and reply.tokens is None and not stopped:
+            ids.append(self.tokenizer.eos_token_id)
+        ids = ids[: sampling_params["max_tokens"]]
+        log_probs = [-(len(self.calls) + 1) - (j + 1) / 1000 for j in range(len(ids))]  # unique per position
+        self.calls.append(Call(role, list(prompt_ids), ids, log_probs, dict(sampling_params)))
+        return TokenOutput(
+            token_ids=ids,
+            log_probs=log_probs if sampling_params.get("logprobs") else None,
+            stop_reason=reply.stop_reason,
+            num_preempted=0,
+            extra_fields={"global_steps": 5, "min_global_steps": 5, "max_global_steps": 5},
+        )
+
+    def roles(self) -> list[str]:
+        return [call.role for call in self.calls]
+
+    def of(self, role: str) -> list[Call]:
+        return [call for call in self.calls if call.role == role]
+
+
+def trainer_config(use_v1: bool = True, **rema_rollout: Any):
+    return OmegaConf.create(
+        {
+            "trainer": {"use_v1": use_v1},
+            "actor_rollout_ref": {"rollout": {"prompt_length": 512, "response_length": 1024}},
+            "data": {},
+            "rema": {"rollout": rema_rollout},
+        }
+    )
+
+
+def make_loop(tokenizer, engine, hf_model_type: str | None = None, use_v1: bool = True, **rema_rollout: Any):
+    """Instantiate the loop exactly as veRL's AgentLoopWorker does: registry entry + hydra.utils.instantiate."""
+    config = trainer_config(use_v1=use_v1, **rema_rollout)
+    return hydra.utils.instantiate(
+        config=_agent_loop_registry["rema"],
+        trainer_config=DictConfigWrap(config=config),
+        server_manager=engine,
+        tokenizer=tokenizer,
+        processor=None,
+        hf_model_type=hf_model_type,
+        dataset_cls=RLHFDataset,
+        data_config=DictConfigWrap(config.data),
+        tools=ToolListWrap([]),
+    )
+
+
+def episode(
+    tokenizer,
+    script: dict[str, list[Reply | str]],
+    *,
+    row: dict[str, Any] | None = None,
+    sampling: dict[str, Any] | None = None,
+    hf_model_type: str | None = None,
+    **rema_rollout: Any,
+):
+    prompts = load_prompt_set(rema_rollout.get("prompt_set", "multiturn"))
+    systems = {"reasoning": prompts.reasoning.system, **({"meta": prompts.meta.system} if prompts.meta else {})}
+    engine = ScriptedEngine(tokenizer, systems, {role: list(replies) for role, replies in script.items()})
+
+    async def play():
+        loop = make_loop(tokenizer, engine, hf_model_type=hf_model_type, **rema_rollout)
+        return await loop.run(dict(sampling or SAMPLING), **(row or ROW))
+
+    outputs = asyncio.run(play())
+    return outputs, engine
+
+
+def assert_token_exact(row, calls: list[Call], logprobs: bool = True) -> None:
+    """Mask 1 exactly on the tokens this role sampled, in order, each generate call's prompt being the row's prefix."""
+    full = row.prompt_ids + row.response_ids
+    n_prompt = len(row.prompt_ids)
+    mask = [0] * len(row.response_ids)
+    lps = [0.0] * len(row.response_ids)
+    assert calls and len(calls[0].prompt_ids) == n_prompt, "the row's prompt is exactly the first generate prompt"
+    end = n_prompt
+    for call in calls:
+        start = len(call.prompt_ids)
+        assert start >= end, "calls are in order and do not overlap"
+        assert full[:start] == call.prompt_ids, "the engine saw exactly the row's prefix"
+        assert full[start : start + len(call.token_ids)] == call.token_ids, "sampled ids are in the row unchanged"
+        for j, lp in enumerate(call.log_probs):
+            mask[start - n_prompt + j] = 1
+            lps[start - n_prompt + j] = lp
+        end = start + len(call.token_ids)
+    assert end == len(full), "the row ends right after the role's last sampled token"
+    assert row.response_mask == mask
+    if logprobs:
+        assert row.response_logprobs == lps
+    else:
+        assert row.response_logprobs is None
+
+
+def decoded(tokenizer, row) -> str:
+    return tokenizer.decode(row.prompt_ids + row.response_ids, skip_special_tokens=False)
+
+
+def user_turn(text: str) -> str:
+    return f"<|im_start|>user\n{text}<|im_end|>"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Multi-turn protocol
+# ---------------------------------------------------------------------------------------------------------------
+
+MTA_1 = "Let us factor the quadratic first."
+RA_1 = "The roots are 2 and 3."
+MTA_2 = "Then the smaller root is 2. [FINISH] and some words after the tag"
+MTA_2_SEEN = "Then the smaller root is 2. [FINISH]"
+RA_2 = "So the answer is \\boxed{2}."
+
+
+@pytest.mark.parametrize("hf_model_type", [None, "qwen2"], ids=["default-builder", "qwen-builder"])
+def test_multiturn_episode_turns_views_and_rows(tokenizer, hf_model_type):
+    outputs, engine = episode(
+        tokenizer, {"meta": [MTA_1, MTA_2], "reasoning": [RA_1, RA_2]}, hf_model_type=hf_model_type
+    )
+    prompts = load_prompt_set("multiturn")
+
+    # Turn order and the finish stop string: MTA first, alternating; [FINISH] is a stop string for MTA turns only.
+    assert engine.roles() == ["meta", "reasoning", "meta", "reasoning"]
+    assert all(call.sampling_params["stop"] == ["[FINISH]"] for call in engine.of("meta"))
+    assert all("stop" not in call.sampling_params for call in engine.of("reasoning"))
+    assert all(call.sampling_params["max_tokens"] == 512 for call in engine.calls)
+
+    # One row per role, RA last (the reward loop scores the last output).
+    meta_row, ra_row = outputs
+    assert [o.rema_role for o in outputs] == ["meta", "reasoning"]
+    assert [o.extra_fields["rema_role"] for o in outputs] == ["meta", "reasoning"]
+    for row in outputs:
+        assert row.extra_fields["rema_finish_reason"] == "normal"
+        assert row.extra_fields["rema_final_answer"] == RA_2
+        assert row.extra_fields["rema_num_rounds"] == 2
+        assert row.extra_fields["rema_metrics"]["rema/finish/normal"] == 1.0
+        assert row.extra_fields["min_global_steps"] == row.extra_fields["max_global_steps"] == 5
+    assert meta_row.num_turns == ra_row.num_turns == 4  # user/assistant messages in each view
+
+    # Views: the RA's first user message; each role reads the other's text as `user`, cut after [FINISH].
+    ra_first = prompts.reasoning.first_user.replace("{question}", QUESTION).replace("{instruction}", MTA_1)
+    assert ra_first == f"Question:\n{QUESTION}\n\nInstruction:\n{MTA_1}"
+    first_ra_prompt = tokenizer.decode(engine.of("reasoning")[0].prompt_ids)
+    assert first_ra_prompt.startswith(f"<|im_start|>system\n{prompts.reasoning.system}<|im_end|>\n")
+    assert first_ra_prompt.endswith(user_turn(ra_first) + "\n<|im_start|>assistant\n")
+    assert user_turn(RA_1) in tokenizer.decode(engine.of("meta")[1].prompt_ids)
+    assert tokenizer.decode(engine.of("reasoning")[1].prompt_ids).endswith(
+        user_turn(MTA_2_SEEN) + "\n<|im_start|>assistant\n"
+    )
+
+    # Token-exact rows: mask 1 on that role's sampled tokens only, log-probs aligned.
+    assert_token_exact(meta_row, engine.of("meta"))
+    assert_token_exact(ra_row, engine.of("reasoning"))
+
+    # The rows are the roles' chat views, in the chat template (the default builder omits the "\n" after a
+    # sampled <|im_end|>; the Qwen builder inserts it with mask 0).
+    meta_view = [
+        {"role": "system", "content": prompts.meta.system},
+        {"role": "user", "content": QUESTION},
+        {"role": "assistant", "content": MTA_1},
+        {"role": "user", "content": RA_1},
+        {"role": "assistant", "content": MTA_2_SEEN},
+    ]
+    ra_view = [
+        {"role": "system", "content": prompts.reasoning.system},
+        {"role": "user", "content": ra_first},
+        {"role": "assistant", "content": RA_1},
+        {"role": "user", "content": MTA_2_SEEN},
+        {"role": "assistant", "content": RA_2},
+    ]
+    render = tokenizer.apply_chat_template
+    expected_meta = render(meta_view, tokenize=False).removesuffix("<|im_end|>\n")  # stopped on [FINISH]: no eos
+    expected_ra = render(ra_view, tokenize=False).removesuffix("\n")
+    got_meta, got_ra = decoded(tokenizer, meta_row), decoded(tokenizer, ra_row)
+    if hf_model_type is None:
+        got_meta = got_meta.replace("<|im_end|><|im_start|>", "<|im_end|>\n<|im_start|>")
+        got_ra = got_ra.replace("<|im_end|><|im_start|>", "<|im_end|>\n<|im_start|>")
+    assert got_meta == expected_meta
+    assert got_ra == expected_ra
+
+
+def test_finish_token_from_the_reasoning_agent_is_plain_text(tokenizer):
+    outputs, engine = episode(
+        tokenizer,
+        {"meta": [MTA_1, "Now finish. [FINISH]"], "reasoning": ["I am done [FINISH] really.", RA_2]},
+    )
+    assert engine.roles() == ["meta", "reasoning", "meta", "reasoning"]  # the RA's [FINISH] ended nothing
+    ra_first_reply = engine.of("reasoning")[0].token_ids
+    assert tokenizer.decode(ra_first_reply) == "I am done [FINISH] really.<|im_end|>"  # not cut either
+    assert outputs[-1].extra_fields["rema_finish_reason"] == "normal"
+    assert outputs[-1].extra_fields["rema_final_answer"] == RA_2
+
+
+def test_max_turns(tokenizer):
+    outputs, engine = episode(
+        tokenizer, {"meta": ["Plan A.", "Plan B."], "reasoning": ["Step A.", "Step B."]}, max_turns=2
+    )
+    assert engine.roles() == ["meta", "reasoning", "meta", "reasoning"]
+    assert [o.extra_fields["rema_finish_reason"] for o in outputs] == ["max_turns", "max_turns"]
+    assert outputs[-1].extra_fields["rema_final_answer"] == "Step B."
+    assert_token_exact(outputs[0], engine.of("meta"))
+    assert_token_exact(outputs[1], engine.of("reasoning"))
+
+
+def test_single_turn_mode_is_one_round_without_finish(tokenizer):
+    plan = "Factor it, then compare the roots. [FINISH] more"
+    outputs, engine = episode(tokenizer, {"meta": [plan], "reasoning": [RA_2]}, prompt_set="singleturn", max_turns=1)
+    assert engine.roles() == ["meta", "reasoning"]
+    assert all("stop" not in call.sampling_params for call in engine.calls)  # no finish protocol at all
+    expected_first = (
+        f"Here is the question and instructions: [Question] {QUESTION} [End of Question] "
+        f"[Provided Instruction] {plan} [End of Instruction]"
+    )
+    assert tokenizer.decode(engine.of("reasoning")[0].prompt_ids).endswith(
+        user_turn(expected_first) + "\n<|im_start|>assistant\n"
+    )
+    assert user_turn(f"Here is the question: {QUESTION}") in tokenizer.decode(engine.of("meta")[0].prompt_ids)
+    assert [o.extra_fields["rema_finish_reason"] for o in outputs] == ["normal", "normal"]
+    assert_token_exact(outputs[0], engine.of("meta"))
+    assert_token_exact(outputs[1], engine.of("reasoning"))
+
+
+def test_cot_prompt_set_is_a_single_reasoning_turn(tokenizer):
+    outputs, engine = episode(tokenizer, {"reasoning": [RA_2]}, prompt_set="cot")
+    assert engine.roles() == ["reasoning"]
+    assert [o.rema_role for o in outputs] == ["reasoning"]
+    assert outputs[0].extra_fields["rema_finish_reason"] == "normal"
+    assert outputs[0].extra_fields["rema_final_answer"] == RA_2
+    assert_token_exact(outputs[0], engine.calls)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Truncation and context overflow
+# ---------------------------------------------------------------------------------------------------------------
+
+LONG = "Let us factor the quadratic first and then check the roots again and again, carefully."
+
+
+def test_truncated_message_ends_the_episode(tokenizer):
+    outputs, engine = episode(tokenizer, {"meta": [LONG], "reasoning": []}, max_tokens_per_message=6)
+    assert engine.roles() == ["meta"]
+    assert len(engine.calls[0].token_ids) == 6 and tokenizer.eos_token_id not in engine.calls[0].token_ids
+    assert [o.rema_role for o in outputs] == ["meta"]  # the RA never sampled a token: no RA row
+    assert outputs[0].extra_fields["rema_finish_reason"] == "truncated"
+    assert outputs[0].extra_fields["rema_final_answer"] == ""
+    assert_token_exact(outputs[0], engine.calls)
+
+
+@pytest.mark.parametrize("hf_model_type", [None, "qwen2"], ids=["default-builder", "qwen-builder"])
+def test_truncated_message_is_closed_when_the_dialogue_goes_on(tokenizer, hf_model_type):
+    outputs, engine = episode(
+        tokenizer,
+        {"meta": [LONG, "[FINISH]"], "reasoning": [RA_1, RA_2]},
+        max_tokens_per_message={"meta": 6, "reasoning": 64},
+        stop_when_truncated=False,
+        hf_model_type=hf_model_type,
+    )
+    assert engine.roles() == ["meta", "reasoning", "meta", "reasoning"]
+    meta_row = outputs[0]
+    assert meta_row.extra_fields["rema_finish_reason"] == "normal"
+    assert_token_exact(meta_row, engine.of("meta"))
+    # After the 6 truncated tokens the template's end-of-turn token follows, as context (mask 0), exactly as after a
+    # reply that stopped on <|im_end|> (the Qwen builder then adds its "\n" separator, the default builder does not).
+    first = engine.of("meta")[0]
+    after = len(first.prompt_ids) + len(first.token_ids) - len(meta_row.prompt_ids)
+    closing = ["<|im_end|>", "\n"] if hf_model_type == "qwen2" else ["<|im_end|>"]
+    closing_ids = [tokenizer.convert_tokens_to_ids("<|im_end|>")] + tokenizer.encode("\n")[: len(closing) - 1]
+    assert meta_row.response_ids[after : after + len(closing)] == closing_ids
+    assert meta_row.response_mask[after : after + len(closing)] == [0] * len(closing)
+    assert tokenizer.decode(meta_row.response_ids[after + len(closing) :]).startswith("<|im_start|>user\n" + RA_1)
+    assert decoded(tokenizer, meta_row).count("<|im_start|>assistant\n") == 2
+    metrics = meta_row.extra_fields["rema_metrics"]
+    assert metrics["rema/meta/truncated_turn_rate"] == 0.5 and metrics["rema/reasoning/truncated_turn_rate"] == 0.0
+
+
+def _prompt_len(tokenizer, messages: list[dict[str, str]]) -> int:
+    return len(tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=True)["input_ids"])
+
+
+def test_context_overflow_before_a_later_turn(tokenizer):
+    prompts = load_prompt_set("multiturn")
+    ra_first = f"Question:\n{QUESTION}\n\nInstruction:\n{MTA_1}"
+    ra_prompt = _prompt_len(
+        tokenizer, [{"role": "system", "content": prompts.reasoning.system}, {"role": "user", "content": ra_first}]
+    )
+    ra_reply = len(tokenizer.encode(RA_1)) + 1
+    cap = ra_prompt + ra_reply + 4  # room for the first RA reply, not for the MTA's long second message
+    outputs, engine = episode(
+        tokenizer,
+        {"meta": [MTA_1, LONG], "reasoning": [RA_1]},
+        max_context_tokens={"reasoning": cap},
+    )
+    assert engine.roles() == ["meta", "reasoning", "meta"]
+    assert [o.extra_fields["rema_finish_reason"] for o in outputs] == ["context_overflow"] * 2
+    assert outputs[-1].extra_fields["rema_final_answer"] == RA_1
+    assert_token_exact(outputs[0], engine.of("meta"))
+    assert_token_exact(outputs[1], engine.of("reasoning"))  # the RA row stops at its last message, under the cap
+    assert len(outputs[1].prompt_ids) + len(outputs[1].response_ids) <= cap
+
+
+def test_reply_cut_by_the_context_cap_is_an_overflow(tokenizer):
+    prompts = load_prompt_set("multiturn")
+    meta_prompt = _prompt_len(
+        tokenizer, [{"role": "system", "content": prompts.meta.system}, {"role": "user", "content": QUESTION}]
+    )
+    outputs, engine = episode(
+        tokenizer,
+        {"meta": [LONG], "reasoning": []},
+        max_context_tokens={"meta": meta_prompt + 5},
+        stop_when_truncated=False,
+    )
+    assert engine.calls[0].sampling_params["max_tokens"] == 5  # the budget is the room left under the cap
+    assert [o.extra_fields["rema_finish_reason"] for o in outputs] == ["context_overflow"]
+    assert_token_exact(outputs[0], engine.calls)
+
+
+def test_context_overflow_before_the_first_turn(tokenizer):
+    outputs, engine = episode(tokenizer, {"meta": [], "reasoning": []}, max_context_tokens=10)
+    assert engine.calls == []
+    (row,) = outputs
+    assert row.rema_role == "meta"
+    assert row.extra_fields["rema_finish_reason"] == "context_overflow"
+    assert row.extra_fields["rema_final_answer"] == ""
+    assert row.response_mask == [0] and row.response_logprobs == [0.0]  # nothing is trained
+    assert len(row.prompt_ids) + len(row.response_ids) == 10
+    assert row.extra_fields["min_global_steps"] == row.extra_fields["max_global_steps"] == 3  # from the row
+    assert row.as_dict()["responses"].numel() == 1  # veRL's as_dict needs a non-empty response
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Bad input
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_empty_replies_continue_the_dialogue(tokenizer):
+    outputs, engine = episode(
+        tokenizer,
+        {"meta": ["", "[FINISH]"], "reasoning": [Reply(tokens=[]), ""]},
+    )
+    assert engine.roles() == ["meta", "reasoning", "meta", "reasoning"]
+    assert tokenizer.decode(engine.of("reasoning")[0].prompt_ids).endswith(
+        user_turn(f"Question:\n{QUESTION}\n\nInstruction:\n") + "\n<|im_start|>assistant\n"
+    )
+    assert [o.extra_fields["rema_finish_reason"] for o in outputs] == ["normal", "normal"]
+    assert outputs[-1].extra_fields["rema_final_answer"] == ""
+    assert_token_exact(outputs[0], engine.of("meta"))
+    assert_token_exact(outputs[1], engine.of("reasoning"))
+    # The RA's zero-token turn was closed with a mask-0 end-of-turn token before the MTA's next message.
+    second = engine.of("reasoning")[1]
+    assert user_turn("[FINISH]") in tokenizer.decode(second.prompt_ids)
+    metrics = outputs[0].extra_fields["rema_metrics"]
+    assert metrics["rema/meta/empty_turn_rate"] == 1.0  # "" and a reply that is only [FINISH]
+    assert metrics["rema/reasoning/empty_turn_rate"] == 1.0
+
+
+def test_reply_that_is_only_finish(tokenizer):
+    outputs, engine = episode(tokenizer, {"meta": ["[FINISH]"], "reasoning": [RA_2]})
+    assert engine.roles() == ["meta", "reasoning"]
+    assert tokenizer.decode(engine.calls[1].prompt_ids).endswith(
+        user_turn(f"Question:\n{QUESTION}\n\nInstruction:\n[FINISH]") + "\n<|im_start|>assistant\n"
+    )
+    assert [o.extra_fields["rema_finish_reason"] for o in outputs] == ["normal", "normal"]
+    assert outputs[-1].extra_fields["rema_final_answer"] == RA_2
+
+
+def test_question_falls_back_to_the_prompt_and_missing_question_names_the_row(tokenizer):
+    row = {**ROW, "question": float("nan")}
+    outputs, engine = episode(tokenizer, {"meta": ["[FINISH]"], "reasoning": [RA_2]}, row=row)
+    assert user_turn(ROW["raw_prompt"][0]["content"]) in tokenizer.decode(engine.calls[0].prompt_ids)
+
+    bad = {**ROW, "question": "   ", "raw_prompt": [{"role": "system", "content": "x"}], "prompt": None}
+    with pytest.raises(ValueError, match=r"row\(index=7, uid=uid-7, data_source=unit\) has no usable question"):
+        episode(tokenizer, {"meta": [], "reasoning": []}, row=bad)
+
+
+def test_engine_abort_is_an_error_naming_the_row(tokenizer):
+    with pytest.raises(RuntimeError, match=r"index=7.*aborted the meta turn"):
+        episode(tokenizer, {"meta": [Reply(tokens=[], stop_reason="aborted")], "reasoning": []})
+
+
+def test_without_log_probs(tokenizer):
+    outputs, engine = episode(
+        tokenizer, {"meta": [MTA_1, "[FINISH]"], "reasoning": [RA_1, RA_2]}, sampling={**SAMPLING, "logprobs": False}
+    )
+    assert_token_exact(outputs[0], engine.of("meta"), logprobs=False)
+    assert_token_exact(outputs[1], engine.of("reasoning"), logprobs=False)
+
+
+def test_configuration_errors(tokenizer):
+    engine = ScriptedEngine(tokenizer, {}, {})
+
+    async def build(**kwargs):
+        return make_loop(tokenizer, engine, **kwargs)
+
+    errors = (ValueError, InstantiationException)  # hydra wraps the loop's ValueError, message included
+    with pytest.raises(errors, match="unknown keys"):
+        asyncio.run(build(max_turn=3))
+    with pytest.raises(errors, match="use_v1"):
+        asyncio.run(build(use_v1=False))
+    with pytest.raises(errors, match="needs a prompt set with a meta role"):
+        asyncio.run(build(prompt_set="cot", finish_token="[DONE]"))
+    with pytest.raises(errors, match="positive integer"):
+        asyncio.run(build(max_tokens_per_message={"meta": 0}))
+    loop = asyncio.run(build(prompt_set="singleturn", max_context_tokens={"meta": 100}))
+    assert loop.settings.finish_token is None  # "auto": the singleturn set has no finish token
+    assert loop.settings.max_context_tokens == {Role.META: 100, Role.REASONING: 512 + 1024}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The protocol state alone
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_dialogue_state_machine():
+    config = DialogueConfig(prompt_set=load_prompt_set("multiturn"), max_turns=2, finish_token="[FINISH]")
+    dialogue = Dialogue("Q?", config)
+    assert dialogue.next_role() is Role.META
+    with pytest.raises(RuntimeError, match="protocol violation"):
+        dialogue.record(Role.REASONING, "too early")
+    with pytest.raises(RuntimeError, match="does not exist yet"):
+        dialogue.view(Role.REASONING)
+    dialogue.record(Role.META, "plan")
+    assert [m["role"] for m in dialogue.view(Role.REASONING)] == ["system", "user"]
+    dialogue.record(Role.REASONING, "work")
+    assert [m["role"] for m in dialogue.view(Role.META)] == ["system", "user", "assistant", "user"]
+    dialogue.record(Role.META, "ok [FINISH] tail")
+    assert dialogue.messages[-1].text == "ok [FINISH]" and dialogue.messages[-1].finished
+    assert not dialogue.done
+    dialogue.record(Role.REASONING, "\\boxed{1}")
+    assert dialogue.finish_reason is FinishReason.NORMAL and dialogue.final_answer == "\\boxed{1}"
+    with pytest.raises(RuntimeError, match="has ended"):
+        dialogue.next_role()
+
+    no_finish = Dialogue("Q?", DialogueConfig(prompt_set=load_prompt_set("singleturn"), max_turns=1))
+    no_finish.record(Role.META, "plan [FINISH]")
+    assert not no_finish.messages[0].finished  # no finish protocol: the tag is plain text
+    no_finish.record(Role.REASONING, "answer")
+    assert no_finish.finish_reason is FinishReason.NORMAL
+
+    overflow = Dialogue("Q?", config)
+    overflow.overflow()
+    assert overflow.finish_reason is FinishReason.CONTEXT_OVERFLOW and overflow.final_answer == ""
+    with pytest.raises(ValueError, match="non-empty question"):
+        Dialogue(" ", config)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# veRL's v1 post-processing: reward extra_info, reward copy, TransferQueue columns
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_v1_postprocess_scores_the_final_answer_and_stores_the_role(tokenizer, monkeypatch):
+    agent_loop_tq = pytest.importorskip("verl.trainer.ppo.v1.agent_loop_tq")
+    from verl.experimental.reward_loop.reward_manager.naive import NaiveRewardManager
+
+    outputs, engine = episode(tokenizer, {"meta": [MTA_1, MTA_2], "reasoning": [RA_1, RA_2]})
+
+    seen: dict[str, Any] = {}
+
+    def compute_score(data_source, solution_str, ground_truth, extra_info, **kwargs):
+        seen.update(solution_str=solution_str, extra_info=dict(extra_info), ground_truth=ground_truth)
+        return {"score": 1.0 if extra_info["rema_final_answer"].endswith("\\boxed{2}.") else 0.0, "custom": 0.5}
+
+    class _ComputeScore:  # stands in for RewardLoopWorker.compute_score.remote (naive reward manager)
+        async def remote(self, data):
+            manager = NaiveRewardManager(config=None, tokenizer=tokenizer, compute_score=compute_score)
+            return await manager.run_single(data)
+
+    class RewardHandle:
+        compute_score = _ComputeScore()
+
+    put: dict[str, Any] = {}
+
+    async def kv_batch_put(keys, fields, tags, partition_id):
+        put.update(keys=keys, fields=fields, tags=tags, partition_id=partition_id)
+
+    monkeypatch.setattr(agent_loop_tq.tq, "async_kv_batch_put", kv_batch_put)
+    worker_cls = agent_loop_tq.AgentLoopWorkerTQ.__ray_metadata__.modified_class
+    worker = object.__new__(worker_cls)  # no __init__: it would connect to TransferQueue
+    worker.reward_loop_worker_handles = [RewardHandle()]
+    worker.processor = None
+    worker.tokenizer = tokenizer
+    worker.mm_processor_kwargs = {}
+    worker.distillation_enabled = False
+    kwargs = {
+        **ROW,
+        "reward_model": {"ground_truth": "2", "style": "rule"},
+        "extra_info": {"index": 7, "split": "train"},
+        "session_id": 0,
+    }
+    asyncio.run(worker._agent_loop_postprocess(outputs, False, **kwargs))
+
+    # The reward function saw the RA's row and the episode's facts in extra_info.
+    info = seen["extra_info"]
+    assert info["rema_final_answer"] == RA_2 and info["rema_finish_reason"] == "normal"
+    assert info["rema_role"] == "reasoning" and info["split"] == "train"
+    # solution_str is not the final answer: at best the RA's whole view after its first prompt, and in veRL 0.9.1
+    # AgentLoopWorker._compute_score lays the attention mask out as right-padded [prompt + response] while the naive
+    # manager reads its last `response_length` entries as the response, so for a list of outputs it can come out
+    # truncated or empty. The reward must score extra_info["rema_final_answer"].
+    assert seen["solution_str"] != RA_2
+
+    # Both rows got the reward at their last token; the role is a column of its own.
+    assert put["keys"] == ["uid-7_0_0", "uid-7_0_1"]
+    fields = put["fields"]
+    assert list(fields["rema_role"]) == ["meta", "reasoning"]
+    for i, row in enumerate(outputs):
+        rm_scores = fields["rm_scores"][i]
+        assert rm_scores[-1].item() == 1.0 and rm_scores[:-1].abs().sum().item() == 0.0
+        assert fields["response_mask"][i].tolist() == row.response_mask
+        np.testing.assert_allclose(fields["rollout_log_probs"][i].tolist(), row.response_logprobs, rtol=1e-6)
+        extra = fields["extra_fields"][i]
+        assert extra["reward_extra_info"]["custom"] == 0.5 and extra["rema_role"] == ["meta", "reasoning"][i]
+    assert all(tag["min_global_steps"] == 5 for tag in put["tags"])
+    assert not any(math.isnan(v) for v in outputs[0].extra_fields["rema_metrics"].values() if v is not None)

@@ -1,0 +1,101 @@
+"""GRPO grouped per (prompt, role), registered in veRL as ``rema_grpo``.
+
+ReMA trains both roles' rows of an episode in one step; the reference normalises each reward within
+the rows of the same prompt *and* role: A = (R - mean_g) / (std_g + 1e-6), unbiased std, broadcast to
+every action token. This is veRL's ``compute_grpo_outcome_advantage`` with a group key of (uid, role).
+
+How the role gets here. veRL 0.9.1's ``compute_advantage`` calls a registered estimator with
+``token_level_rewards``, ``response_mask``, ``config`` (the ``algorithm`` config), ``index`` (the
+``uid`` non-tensor field) and ``reward_baselines`` if present; no other non-tensor field is passed
+(only veRL's own ``gdpo`` gets ``non_tensor_batch``), and the v1 trainer fetches just ``uid`` from the
+TransferQueue. ReMA's trainer (``trainer.v1.trainer_mode=rema_sync``) therefore supplies the rows'
+roles through :mod:`.row_roles`; the estimators also accept them as ``rema_role=`` or inside
+``non_tensor_batch=`` for a caller that passes them, and otherwise group by ``uid`` alone (logged once).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from verl.trainer.ppo.core_algos import compute_grpo_outcome_advantage, register_adv_est
+
+from verl_rema.advantages.row_roles import current_row_roles
+
+logger = logging.getLogger(__name__)
+
+ROLE_KEY = "rema_role"
+ROLES: tuple[str, ...] = ("meta", "reasoning")
+_warned: set[str] = set()
+
+
+def roles_from_kwargs(
+    rema_role: Sequence[str] | np.ndarray | None, non_tensor_batch: Mapping[str, Any] | None
+) -> np.ndarray | None:
+    """The per-row role array, from ``rema_role=`` or ``non_tensor_batch['rema_role']``; None if absent."""
+    roles = rema_role
+    if roles is None and non_tensor_batch is not None:
+        roles = non_tensor_batch.get(ROLE_KEY)
+    if roles is None:
+        roles = current_row_roles()
+    if roles is None:
+        if "no-role" not in _warned:
+            _warned.add("no-role")
+            logger.warning("verl_rema advantages: no %r per row; grouping by uid only", ROLE_KEY)
+        return None
+    roles = np.asarray(roles, dtype=object)
+    unknown = set(roles.tolist()) - set(ROLES)
+    if unknown:
+        raise ValueError(f"{ROLE_KEY} values must be in {ROLES}, got {sorted(map(str, unknown))}")
+    return roles
+
+
+def role_group_index(index: Sequence[Any] | np.ndarray | None, roles: np.ndarray | None, batch_size: int) -> list[Any]:
+    """Group key per row: ``(uid, role)``, or ``uid`` when there is no role."""
+    if index is None:
+        raise ValueError("grouped advantages need the 'uid' non-tensor field (veRL passes it as index=)")
+    uids = list(index)
+    if len(uids) != batch_size:
+        raise ValueError(f"index has {len(uids)} entries for {batch_size} rows")
+    if roles is None:
+        return uids
+    if len(roles) != batch_size:
+        raise ValueError(f"{ROLE_KEY} has {len(roles)} entries for {batch_size} rows")
+    return list(zip(uids, roles.tolist(), strict=True))
+
+
+@register_adv_est("rema_grpo")
+def compute_rema_grpo_advantage(
+    token_level_rewards: torch.Tensor,
+    response_mask: torch.Tensor,
+    index: Sequence[Any] | np.ndarray | None = None,
+    epsilon: float = 1e-6,
+    norm_adv_by_std_in_grpo: bool | None = None,
+    config: Any = None,
+    rema_role: Sequence[str] | np.ndarray | None = None,
+    non_tensor_batch: Mapping[str, Any] | None = None,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """GRPO outcome advantage, (B, T), grouped per (uid, role).
+
+    ``norm_adv_by_std_in_grpo`` defaults to ``algorithm.norm_adv_by_std_in_grpo`` (veRL does not pass it to
+    registered estimators). Singleton groups follow veRL: mean 0, std 1.
+    """
+    if norm_adv_by_std_in_grpo is None:
+        norm_adv_by_std_in_grpo = bool(config.get("norm_adv_by_std_in_grpo", True)) if config is not None else True
+    roles = roles_from_kwargs(rema_role, non_tensor_batch)
+    groups = role_group_index(index, roles, token_level_rewards.shape[0])
+    return compute_grpo_outcome_advantage(
+        token_level_rewards=token_level_rewards,
+        response_mask=response_mask,
+        index=groups,  # type: ignore[arg-type]  # any sequence of hashable keys works
+        epsilon=epsilon,
+        norm_adv_by_std_in_grpo=norm_adv_by_std_in_grpo,
+        config=config,
+    )
+
+
+__all__ = ["ROLES", "ROLE_KEY", "compute_rema_grpo_advantage", "role_group_index", "roles_from_kwargs"]
