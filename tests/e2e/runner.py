@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -31,7 +32,9 @@ class Run:
         return merged
 
 
-def run_main(overrides: list[str], workdir: Path, cache: Path, log_name: str) -> Run:
+def run_main(
+    overrides: list[str], workdir: Path, cache: Path, log_name: str, module: str = "verl_rema.main_ppo"
+) -> Run:
     """One CPU run of the real entry point; Ray is started and torn down by the run itself."""
     metrics_path = workdir / f"{log_name}.jsonl"
     env = {
@@ -43,13 +46,19 @@ def run_main(overrides: list[str], workdir: Path, cache: Path, log_name: str) ->
     }
     log_path = workdir / f"{log_name}.log"
     with open(log_path, "w") as log:
-        proc = subprocess.run(
-            [sys.executable, "-m", "verl_rema.main_ppo", *overrides, f"hydra.run.dir={workdir / 'hydra'}"],
+        # Its own session: the driver's local Ray cluster ends with it, and a timeout kills the whole group
+        # (never `ray stop`, which would also kill any other Ray cluster on the machine).
+        proc = subprocess.Popen(
+            [sys.executable, "-m", module, *overrides, f"hydra.run.dir={workdir / 'hydra'}"],
             cwd=workdir,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
-            timeout=RUN_TIMEOUT_S,
+            start_new_session=True,
         )
-    subprocess.run([sys.executable, "-m", "ray.scripts.scripts", "stop", "--force"], capture_output=True, timeout=120)
-    return Run(proc.returncode, log_path.read_text(errors="replace"), read_metrics(metrics_path))
+        try:
+            returncode = proc.wait(timeout=RUN_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            returncode = proc.wait()
+    return Run(returncode, log_path.read_text(errors="replace"), read_metrics(metrics_path))

@@ -42,7 +42,13 @@ def _fetch(batch, field: str) -> list | None:
     except Exception as error:  # noqa: BLE001  (TransferQueue raises several types for a missing field)
         logger.debug("field %r not available: %s", field, error)
         return None
-    return list(data[field].tolist()) if field in data.keys() else None
+    return as_list(data[field]) if field in data.keys() else None
+
+
+def as_list(values) -> list:
+    """Per-row Python values of a TransferQueue field: tensordict hands non-tensor columns back
+    either as a ``NonTensorStack`` (``.tolist()``) or as a plain list subclass (strings)."""
+    return list(values.tolist()) if hasattr(values, "tolist") else list(values)
 
 
 @register_trainer(TRAINER_MODE)
