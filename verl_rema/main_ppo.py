@@ -39,15 +39,15 @@ def _metrics_file(config: DictConfig) -> str:
     return path
 
 
-@hydra.main(config_path="pkg://verl_rema_configs", config_name="verl_rema", version_base=None)
-def main(config: DictConfig) -> None:
+def run(config: DictConfig) -> str:
+    """Resolve, validate and run a composed config through veRL's ``run_ppo``; return the metrics
+    file. Shared by this entry point and ``python -m verl_rema.evaluate`` (a validation-only run)."""
     from verl.trainer.main_ppo import TaskRunnerV1, run_ppo
     from verl.trainer.ppo.utils import need_critic, need_reference_policy
     from verl.utils.config import validate_config
     from verl.utils.device import auto_set_device
 
     import verl_rema.register  # noqa: F401  (resolvers, agent loops, losses for the driver)
-    from verl_rema.summary import print_summary
 
     # Build the embedded model/data (if used) once, here, before any worker reads the paths.
     OmegaConf.resolve(config)
@@ -55,12 +55,25 @@ def main(config: DictConfig) -> None:
     auto_set_device(config)
     validate_config(config=config, use_reference_policy=need_reference_policy(config), use_critic=need_critic(config))
     run_ppo(config, task_runner_class=TaskRunnerV1)
-    print_summary(metrics_path)
+    return metrics_path
+
+
+@hydra.main(config_path="pkg://verl_rema_configs", config_name="verl_rema", version_base=None)
+def main(config: DictConfig) -> None:
+    from verl_rema.summary import print_summary
+
+    print_summary(run(config))
+
+
+def prepare_process(argv: list[str]) -> list[str]:
+    """Device choice and plug-in loading for this process and its Ray workers; the overrides to compose."""
+    overrides = select_device(argv)
+    _name_plugin_explicitly()
+    return overrides
 
 
 def cli() -> None:
-    sys.argv = [sys.argv[0], *select_device(sys.argv[1:])]
-    _name_plugin_explicitly()
+    sys.argv = [sys.argv[0], *prepare_process(sys.argv[1:])]
     main()
 
 

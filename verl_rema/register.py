@@ -25,6 +25,7 @@ COMPONENTS: tuple[str, ...] = (
     "verl_rema.advantages",  # rema_grpo and softrank advantage estimators (register_adv_est)
     "verl_rema.rollout",  # rema agent loop (two-agent ReMA rollout; the CoT baseline is its one-agent case)
     "verl_rema.trainer",  # rema_sync trainer mode (roles to the estimators, ReMA step metrics)
+    "verl_rema.evaluate.trainer",  # rema_eval trainer mode (validation dumps with subsets and dialogue metrics)
 )
 
 REGISTERED: list[str] = []

@@ -345,3 +345,12 @@ def test_adversarial_batch_finishes_in_bounded_time(monkeypatch) -> None:
     # Parallel: wall time is well under the sum of the items' times (and bounded outright).
     assert wall < sum(durations) / pool.num_procs + 10
     assert wall < 120
+
+
+def test_dialogue_metrics_pass_through_for_validation():
+    from verl_rema.rewards.math_reward import dialogue_metrics_of
+
+    info = {"rema_metrics": {"rema/rounds": 2, "rema/meta/echo_overlap": None}}
+    assert dialogue_metrics_of(info) == {"rema/rounds": 2.0, "rema/meta/echo_overlap": None}
+    assert dialogue_metrics_of({"rema_finish_reason": "normal"}) == {}
+    assert dialogue_metrics_of(None) == {}

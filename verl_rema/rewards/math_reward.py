@@ -44,6 +44,7 @@ NO_FINISH_REASON = "n/a"
 
 FINAL_ANSWER_KEY = "rema_final_answer"
 FINISH_REASON_KEY = "rema_finish_reason"
+DIALOGUE_METRICS_KEY = "rema_metrics"
 # Keyword arguments veRL itself may pass to a custom reward function; anything else unknown is probably a typo.
 _VERL_KWARGS = frozenset({"reward_router_address", "reward_model_tokenizer"})
 _warned_kwargs: set[str] = set()
@@ -134,7 +135,9 @@ def compute_score(
     """veRL custom reward: binary math-verify correctness, 0 for unfinished ReMA episodes.
 
     Returns ``score`` (the reward, masked), ``acc`` (correctness 0/1, unmasked), ``finish_reason``,
-    ``answer_extracted`` (bool) and ``verify_status`` ("ok", "timeout", "error" or "no_answer").
+    ``answer_extracted`` (bool) and ``verify_status`` ("ok", "timeout", "error" or "no_answer"), plus the
+    episode's dialogue metrics (``rema/...``) when the ReMA rollout supplies them: veRL averages every
+    numeric extra key per data source in validation, which makes them ``val-aux/<source>/rema/...``.
     """
     if kwargs:
         _warn_unknown_kwargs(kwargs)
@@ -144,7 +147,16 @@ def compute_score(
     except (TypeError, ValueError):
         raise ValueError(f"timeout_s must be a number of seconds, got {timeout_s!r}") from None
     verdict = get_pool(num_procs).verify(gold_answers(ground_truth), text_to_score(solution_str, extra_info), timeout)
-    return _reward_dict(verdict, finish_reason_of(extra_info), mask)
+    return {**_reward_dict(verdict, finish_reason_of(extra_info), mask), **dialogue_metrics_of(extra_info)}
+
+
+def dialogue_metrics_of(extra_info: Mapping[str, Any] | None) -> dict[str, float | None]:
+    """The rollout's per-episode ``rema_metrics`` (the same keys for every episode; None where undefined,
+    which veRL's validation reducer skips)."""
+    metrics = (extra_info or {}).get(DIALOGUE_METRICS_KEY)
+    if not isinstance(metrics, Mapping):
+        return {}
+    return {str(key): None if value is None else float(value) for key, value in metrics.items()}
 
 
 def score_many(
