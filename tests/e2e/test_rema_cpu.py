@@ -46,6 +46,9 @@ def test_multiturn_trains_both_roles_with_the_turn_level_loss(multiturn: Run):
             assert metrics[f"training/rema/{role}/rows"] > 0, (step, role)
             assert metrics[f"training/rema/{role}/action_tokens"] > 0, (step, role)
         assert "actor/rema_turn/turns_per_row" in metrics  # the registered loss ran in the actor worker
+        # The worker counted the turns of the whole mini-batch (64 rows, each with at least one turn) for the
+        # loss's normaliser (patches/turn_count.py); -1 would mean the loss fell back to per-micro-batch counts.
+        assert metrics["actor/rema_turn/global_turns"] >= 64
         assert math.isfinite(metrics["actor/pg_loss"])
 
 

@@ -30,6 +30,7 @@ def test_cpu_platform_applies_every_patch_through_verls_own_plugin_loading():
     report = _report({"VERL_PLATFORM": "cpu"})
     assert report["platform"] == "cpu"
     assert report["applied"] == [
+        "turn_count.global_mini_batch_turns",
         "torch_distributed.dedupe_backend",
         "fsdp_engine.register_cpu",
         "fsdp_engine.unpinned_offload",
@@ -40,7 +41,7 @@ def test_cpu_platform_applies_every_patch_through_verls_own_plugin_loading():
 def test_nothing_is_patched_without_the_cpu_platform():
     # A GPU run never sets VERL_PLATFORM=cpu: the patches must stay inert there.
     report = _report({"VERL_PLATFORM": ""})
-    assert report["applied"] == []
+    assert report["applied"] == ["turn_count.global_mini_batch_turns"]  # the one patch for every platform
     assert report["platform"] != "cpu"
 
 
@@ -213,7 +214,7 @@ print("ok", patch.APPLIED)
 def test_vllm_plugin_is_inert_without_the_cpu_platform():
     result = run_python(
         "import verl_rema_patches.vllm_cpu as p; p.register(); print(p.APPLIED)", env={"VERL_PLATFORM": ""}
-    )
+    )  # (vLLM's plugin loader imports only this module, not veRL)
     assert result.returncode == 0 and result.stdout.strip() == "[]"
 
 

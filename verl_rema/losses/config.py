@@ -72,8 +72,8 @@ class RemaTurnLossConfig(PolicyLossConfig):
         turn_clip_ratio_high: PPO epsilon_high; ``None`` = the actor's ``clip_ratio_high`` (0.2).
         turn_clip_ratio_c: Dual-clip constant c for negative advantages; ``None`` = the actor's
             ``clip_ratio_c`` (3.0).
-        global_turn_info: Runtime only, like ``ActorConfig.global_batch_info``: a worker-side hook may
-            put ``num_turns`` (turns in the global mini-batch, all DP ranks) here; ``turn``
+        global_turn_info: Runtime only, like ``ActorConfig.global_batch_info``: the worker-side hook in
+            ``patches/turn_count.py`` puts ``num_turns`` (turns in the global mini-batch, all DP ranks) here; ``turn``
             aggregation needs it to be micro-batch invariant and requires it when dp_size > 1.
     """
 

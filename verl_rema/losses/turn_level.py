@@ -247,6 +247,8 @@ def compute_policy_loss_rema_turn(
     pg_metrics = {
         "actor/ppo_kl": kl,
         "actor/rema_turn/turns_per_row": layout.num_turns / max(n_rows, 1.0),
+        # Turns in the global mini-batch as the worker counted them (-1: unknown, per-micro-batch fallback).
+        "actor/rema_turn/global_turns": float(-1 if settings.global_num_turns is None else settings.global_num_turns),
         **dict(zip(names, turn_stats, strict=True)),
     }
     return pg_loss, pg_metrics
