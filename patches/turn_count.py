@@ -29,12 +29,15 @@ KEY = "rema_num_turns"
 
 def count_turns(loss_mask: torch.Tensor) -> int:
     """Maximal runs of 1 per row, summed. ``loss_mask``: (B, T) dense or a jagged nested tensor."""
-    rows = loss_mask.unbind(0) if loss_mask.is_nested else list(loss_mask)
-    total = 0
-    for row in rows:  # (L,) each; one pass over the mini-batch, before any forward
-        mask = row.bool()
-        total += int((mask[1:] & ~mask[:-1]).sum()) + int(mask[:1].sum()) if mask.numel() else 0
-    return total
+    if loss_mask.is_nested:
+        mask = loss_mask.values().bool()  # (N,): the rows, concatenated
+        row_starts = loss_mask.offsets()[:-1].long()  # (B,)
+    else:
+        mask = loss_mask.bool().flatten()  # (B*T,)
+        row_starts = torch.arange(0, mask.numel(), max(loss_mask.shape[-1], 1), device=mask.device)
+    prev = torch.roll(mask, 1)  # (N,): left neighbour...
+    prev[row_starts[row_starts < mask.numel()]] = False  # ...but nothing precedes a row's first token
+    return int((mask & ~prev).sum())
 
 
 def apply() -> None:
