@@ -24,7 +24,7 @@ Round 1 is a warm-up; reported numbers are medians over the later rounds (``--ro
 ratio is the median of the per-round ratios: on a small shared CPU one phase lasts seconds and timings vary
 between rounds by tens of percent. The front-end CPU seconds (this process: the agent loop, vLLM's
 detokenizer and output handling) are the steadier sign of what the loop adds. The dialogue uses the
-``multiturn`` prompt set with ``stop_when_truncated=false``: the random-weight toy model rarely writes the
+``multiturn`` prompt set with ``stop_when_truncated=false``: the random-weight embedded model rarely writes the
 finish token or stops on its own, so with truncation ending the episode there would be no second turn.
 """
 
@@ -319,27 +319,15 @@ class Stopwatch:
         self.cpu_seconds = time.process_time() - self._cpu
 
 
-def trainer_config(args: argparse.Namespace) -> Any:
-    from omegaconf import OmegaConf
-
-    return OmegaConf.create(
-        {
-            "trainer": {"use_v1": True},
-            "actor_rollout_ref": {
-                "rollout": {"prompt_length": 512, "response_length": 512, "max_model_len": args.max_model_len}
-            },
-            "data": {},
-            "rema": {
-                "rollout": {
-                    "prompt_set": "multiturn",
-                    "max_turns": args.max_turns,
-                    "max_tokens_per_message": args.tokens,
-                    "max_context_tokens": args.max_model_len,
-                    "stop_when_truncated": False,
-                }
-            },
-        }
-    )
+def rollout_block(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``rema.rollout`` block of the benchmark's episodes."""
+    return {
+        "prompt_set": "multiturn",
+        "max_turns": args.max_turns,
+        "max_tokens_per_message": args.tokens,
+        "max_context_tokens": args.max_model_len,
+        "stop_when_truncated": False,
+    }
 
 
 async def run_rema(
@@ -352,15 +340,12 @@ async def run_rema(
 ) -> PhaseResult:
     """Play every row's episode concurrently through the registered ``rema`` loop; per-request seeds from
     ``seed_base`` up."""
-    import hydra
-    from verl.experimental.agent_loop.agent_loop import DictConfigWrap, ToolListWrap, _agent_loop_registry
-    from verl.utils.dataset.rl_dataset import RLHFDataset
+    from verl_rema.rollout.config import ReMARolloutConfig
+    from verl_rema.rollout.standalone import make_agent_loop, trainer_config
 
-    from verl_rema.rollout.dialogue import DialogueConfig
-
-    config = trainer_config(args)
-    settings = DialogueConfig.from_mapping(dict(config.rema.rollout), default_context_tokens=args.max_model_len)
-    roles = ["meta", "reasoning"] if settings.prompt_set.has_meta else ["reasoning"]
+    block = rollout_block(args)
+    config = trainer_config(block, max_model_len=args.max_model_len)
+    roles = [role.value for role in ReMARolloutConfig(**block).roles]
     sampling = {"temperature": 1.0, "top_p": 1.0, "top_k": -1, "repetition_penalty": 1.0, "logprobs": True}
     seeds = itertools.count(seed_base)
     logs = [EpisodeLog(i, roles) for i in range(len(rows))]
@@ -370,17 +355,8 @@ async def run_rema(
     async def episode(log: EpisodeLog, row: dict[str, Any]) -> list[Any]:
         nonlocal construct
         started = time.perf_counter()
-        loop = hydra.utils.instantiate(  # per episode, as veRL's AgentLoopWorker._run_agent_loop does
-            config=_agent_loop_registry["rema"],
-            trainer_config=DictConfigWrap(config=config),
-            server_manager=EpisodeClient(client, log, seeds),
-            tokenizer=tokenizer,
-            processor=None,
-            hf_model_type=hf_model_type,
-            dataset_cls=RLHFDataset,
-            data_config=DictConfigWrap(config.data),
-            tools=ToolListWrap([]),
-        )
+        # per episode, as veRL's AgentLoopWorker._run_agent_loop does
+        loop = make_agent_loop(config, EpisodeClient(client, log, seeds), tokenizer, hf_model_type)
         construct += time.perf_counter() - started
         return await loop.run(dict(sampling), **row)
 
@@ -454,8 +430,12 @@ def load_rows(data: Path, prompts: int, episodes: int) -> list[dict[str, Any]]:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, help="HF model dir (head_dim 64 on vLLM-CPU); default: embedded toy")
-    parser.add_argument("--data", type=Path, help="parquet with a `question` column; default: embedded toy train")
+    parser.add_argument(
+        "--model", type=Path, help="HF model dir (head_dim 64 on vLLM-CPU); default: the embedded default"
+    )
+    parser.add_argument(
+        "--data", type=Path, help="parquet with a `question` column; default: the embedded default's train set"
+    )
     parser.add_argument("--prompts", type=int, default=32)
     parser.add_argument("--episodes", type=int, default=4, help="episodes per prompt (rollout.n)")
     parser.add_argument("--max-turns", type=int, default=3)
@@ -539,7 +519,7 @@ async def bench(args: argparse.Namespace) -> None:
     from transformers import AutoConfig, AutoTokenizer
 
     import verl_rema.rollout  # noqa: F401  (registers the `rema` agent loop)
-    from verl_rema.toy import embedded_paths
+    from verl_rema.embedded import embedded_paths
 
     paths = None if args.model and args.data else embedded_paths()
     model = args.model or paths.model

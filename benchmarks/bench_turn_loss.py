@@ -19,7 +19,8 @@ import torch
 from verl.trainer.ppo.core_algos import get_policy_loss_fn
 from verl.workers.config import ActorConfig
 
-from verl_rema.losses import RemaTurnLossConfig, count_turns
+from verl_rema.losses import RemaTurnLossConfig
+from verl_rema.losses.turns import count_turns
 
 
 def make_mask(rows: int, tokens: int, turns: int, gen: torch.Generator) -> torch.Tensor:

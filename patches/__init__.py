@@ -5,7 +5,8 @@ Installed as ``verl_rema_patches`` (see setup.py). Importing the package itself 
 :mod:`verl_rema_patches.install`, the first component of :mod:`verl_rema.register`, registers
 veRL's ``cpu`` platform and, only when that platform is selected (``VERL_PLATFORM=cpu``, which
 :mod:`verl_rema.main_ppo` sets when no CUDA device is present or ``trainer.device=cpu``),
-applies the patches below. On a GPU run nothing here touches upstream code.
+applies the CPU patches below. One patch, ``turn_count``, applies on every platform (GPU runs included):
+the turn-level loss needs it.
 
 One module per upstream obstacle (see each module's docstring for the upstream code it adapts):
 

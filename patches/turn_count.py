@@ -8,8 +8,9 @@ Upstream: veRL 0.9.1. ``FSDPEngine.forward_backward_batch``
 ``turn`` aggregation of :mod:`verl_rema.losses` needs to be independent of the micro-batch and
 data-parallel split (veRL forwards ``global_batch_info`` to ``agg_loss``, which rejects extra keys).
 
-The patch mirrors veRL's token count: the engine wrapper counts the mini-batch's turns (maximal
-runs of ``loss_mask == 1`` per row), all-reduces them over the data-parallel group and attaches
+The patch mirrors veRL's token count: the engine wrapper counts the mini-batch's turns
+(``verl_rema.losses.turns.count_turns_total``, the loss's own segmentation), all-reduces them over the
+data-parallel group and attaches
 ``rema_num_turns`` to the batch (micro-batches inherit it like ``batch_num_tokens``); the loss
 wrapper copies it into ``config.policy_loss.global_turn_info`` when that field exists (the
 ``rema_turn`` config), and does nothing otherwise. Applied on every platform.
@@ -27,19 +28,6 @@ NAME = "turn_count.global_mini_batch_turns"
 KEY = "rema_num_turns"
 
 
-def count_turns(loss_mask: torch.Tensor) -> int:
-    """Maximal runs of 1 per row, summed. ``loss_mask``: (B, T) dense or a jagged nested tensor."""
-    if loss_mask.is_nested:
-        mask = loss_mask.values().bool()  # (N,): the rows, concatenated
-        row_starts = loss_mask.offsets()[:-1].long()  # (B,)
-    else:
-        mask = loss_mask.bool().flatten()  # (B*T,)
-        row_starts = torch.arange(0, mask.numel(), max(loss_mask.shape[-1], 1), device=mask.device)
-    prev = torch.roll(mask, 1)  # (N,): left neighbour...
-    prev[row_starts[row_starts < mask.numel()]] = False  # ...but nothing precedes a row's first token
-    return int((mask & ~prev).sum())
-
-
 def apply() -> None:
     if NAME in APPLIED:
         return
@@ -48,12 +36,14 @@ def apply() -> None:
     from verl.utils.device import get_device_id
     from verl.workers.engine.fsdp.transformer_impl import FSDPEngine
 
+    from verl_rema.losses.turns import count_turns_total
+
     original_step = FSDPEngine.forward_backward_batch
 
     @functools.wraps(original_step)
     def forward_backward_batch(self, data, loss_function, forward_only=False):
         if not forward_only and "loss_mask" in data.keys():
-            turns = torch.tensor(count_turns(data["loss_mask"]), device=get_device_id())
+            turns = torch.tensor(count_turns_total(data["loss_mask"]), device=get_device_id())
             torch.distributed.all_reduce(turns, op=torch.distributed.ReduceOp.SUM, group=self.get_data_parallel_group())
             tu.assign_non_tensor(data, **{KEY: int(turns.item())})
         return original_step(self, data, loss_function, forward_only)

@@ -23,6 +23,6 @@ def run_python(code: str, env: dict[str, str] | None = None, timeout: float = 30
 @pytest.fixture(scope="session")
 def embedded(tmp_path_factory):
     """The embedded default built once per test session into a private cache."""
-    from verl_rema.toy import embedded_paths
+    from verl_rema.embedded import embedded_paths
 
     return embedded_paths(root=tmp_path_factory.mktemp("embedded_cache"))

@@ -48,7 +48,9 @@ def run(config: DictConfig) -> str:
     from verl.utils.device import auto_set_device
 
     import verl_rema.register  # noqa: F401  (resolvers, agent loops, losses for the driver)
+    from verl_rema.checks import check_config
 
+    check_config(config)  # verl-rema's own settings, before anything is built
     # Build the embedded model/data (if used) once, here, before any worker reads the paths.
     OmegaConf.resolve(config)
     metrics_path = _metrics_file(config)

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from tests.e2e.runner import Run, run_main
-from verl_rema.toy import embedded_paths
+from verl_rema.embedded import embedded_paths
 
 pytestmark = pytest.mark.slow
 

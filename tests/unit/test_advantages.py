@@ -13,7 +13,15 @@ from omegaconf import OmegaConf
 from verl.trainer.config import AlgoConfig
 from verl.trainer.ppo.core_algos import get_adv_estimator_fn
 
-from verl_rema.advantages import compute_rema_grpo_advantage, compute_softrank_advantage, softrank_scores
+from verl_rema.advantages import compute_rema_grpo_advantage, compute_softrank_advantage
+from verl_rema.advantages.row_roles import rows_with_roles
+from verl_rema.advantages.softrank import softrank_scores
+
+
+def grpo(rewards, mask, uids, roles=None, **kw):
+    """The estimator as the rema_sync trainer runs it: roles (if any) supplied for the call."""
+    with rows_with_roles(roles):
+        return compute_rema_grpo_advantage(rewards, mask, index=uids, **kw)
 
 
 def batch(seed: int, n_prompts: int = 5, n_samples: int = 4, length: int = 7, binary: bool = False):
@@ -61,11 +69,9 @@ def test_registered() -> None:
     assert get_adv_estimator_fn("softrank") is compute_softrank_advantage
 
 
-@pytest.mark.parametrize("how", ["kwarg", "non_tensor_batch"])
-def test_grpo_groups_by_uid_and_role(how: str) -> None:
+def test_grpo_groups_by_uid_and_role() -> None:
     rewards, mask, uids, roles, scores = batch(0)
-    kwargs = {"rema_role": roles} if how == "kwarg" else {"non_tensor_batch": {"rema_role": roles, "uid": uids}}
-    adv, ret = compute_rema_grpo_advantage(rewards, mask, index=uids, config=AlgoConfig(), **kwargs)
+    adv, ret = grpo(rewards, mask, uids, roles, config=AlgoConfig())
     expected = reference_grpo(scores, list(zip(uids, roles, strict=True)))
     torch.testing.assert_close(per_row(adv, mask), torch.tensor(expected), rtol=1e-5, atol=1e-5)
     assert adv is ret or torch.equal(adv, ret)
@@ -84,8 +90,8 @@ def test_grpo_without_role_is_verl_grpo_by_uid() -> None:
 def test_grpo_role_groups_differ_from_uid_groups() -> None:
     """Both roles share the scalar reward, so the groups differ in size: unbiased std must see that."""
     rewards, mask, uids, roles, _ = batch(2)
-    with_role, _ = compute_rema_grpo_advantage(rewards, mask, index=uids, rema_role=roles)
-    without, _ = compute_rema_grpo_advantage(rewards, mask, index=uids)
+    with_role, _ = grpo(rewards, mask, uids, roles)
+    without, _ = grpo(rewards, mask, uids)
     assert not torch.allclose(with_role, without)
 
 
@@ -106,16 +112,17 @@ def test_grpo_rejects_unknown_role_and_missing_uid() -> None:
     bad = roles.copy()
     bad[0] = "critic"
     with pytest.raises(ValueError, match="rema_role"):
-        compute_rema_grpo_advantage(rewards, mask, index=uids, rema_role=bad)
+        grpo(rewards, mask, uids, bad)
     with pytest.raises(ValueError, match="uid"):
-        compute_rema_grpo_advantage(rewards, mask, index=None, rema_role=roles)
+        grpo(rewards, mask, None, roles)
 
 
 def test_through_verl_compute_advantage() -> None:
     """veRL's compute_advantage passes token_level_rewards, response_mask, config and index=uid only.
 
-    Pins the plumbing documented in grpo_role.py: a ``rema_role`` non-tensor field does NOT reach the
-    estimator through veRL 0.9.1, so grouping falls back to uid. If veRL starts passing it, this fails.
+    Pins the plumbing documented in grpo_role.py: a role non-tensor field does NOT reach the estimator through
+    veRL 0.9.1, so grouping falls back to uid (hence the trainer's side channel). If veRL starts passing it, this
+    fails.
     """
     from verl import DataProto
     from verl.trainer.ppo.ray_trainer import compute_advantage
@@ -152,7 +159,8 @@ def reference_softrank(scores: list[float], keys: list[Any], temperature: float 
 
 
 def softrank(rewards, mask, uids, roles, **kw) -> torch.Tensor:
-    adv, _ = compute_softrank_advantage(rewards, mask, index=uids, rema_role=roles, **kw)
+    with rows_with_roles(roles):
+        adv, _ = compute_softrank_advantage(rewards, mask, index=uids, **kw)
     return per_row(adv, mask).double()
 
 

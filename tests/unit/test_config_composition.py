@@ -7,6 +7,7 @@ from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
 from tests.conftest import REPO_ROOT, run_python
+from verl_rema.rollout.config import ReMARolloutConfig
 
 
 def _compose(name: str, overrides: list[str], module: str = "verl_rema_configs"):
@@ -21,6 +22,8 @@ def test_no_copy_of_verls_yaml_ships_with_the_project():
 
 def test_entry_config_is_verls_ppo_trainer_plus_the_embedded_default():
     ours = OmegaConf.to_container(_compose("verl_rema", []), resolve=False)
+    # plus ReMA's own block, whose defaults are its dataclass's (one source of defaults)
+    assert ours.pop("rema") == {"rollout": OmegaConf.to_container(OmegaConf.structured(ReMARolloutConfig))}
     verl = OmegaConf.to_container(_compose("ppo_trainer", [], module="verl.trainer.config"), resolve=False)
     assert ours["actor_rollout_ref"]["model"].pop("path") == "${rema_embedded:model}"
     assert ours["data"].pop("train_files") == "${rema_embedded:train}"
@@ -63,3 +66,45 @@ def test_cfg_job_prints_the_composition_without_building_anything(tmp_path):
     assert "${rema_embedded:model}" in result.stdout
     assert "device: cpu" in result.stdout  # no CUDA here: the cpu preset was added
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("rema.rollout.max_turn=3", "rema.rollout.max_turn"),  # a typo
+        ("rema.rollout.max_turns=abc", "rema.rollout.max_turns"),  # a wrong type
+        ("rema.rollout.stop_when_truncated=maybe", "rema.rollout.stop_when_truncated"),
+    ],
+)
+def test_rema_rollout_typos_and_bad_types_fail_at_composition_with_the_full_key(override, message):
+    from hydra.errors import ConfigCompositionException
+
+    with pytest.raises(ConfigCompositionException) as error:
+        _compose("verl_rema", ["+recipe=rema_multiturn", override])
+    assert message in str(error.value) + str(error.value.__cause__)
+
+
+def test_rema_rollout_bad_values_fail_when_the_block_is_instantiated_with_the_full_key():
+    for override, message in (
+        ("rema.rollout.max_turns=0", "rema.rollout.max_turns must be a positive integer"),
+        ("rema.rollout.max_tokens_per_message={meta: 0}", "rema.rollout.max_tokens_per_message.meta"),
+        ("rema.rollout.prompt_set=nope", "unknown prompt set 'nope'"),
+    ):
+        config = _compose("verl_rema", ["+recipe=rema_multiturn", override])
+        with pytest.raises(ValueError, match=message):
+            ReMARolloutConfig.from_config(config.rema.rollout)
+
+
+def test_start_up_check_names_bad_reward_kwargs_and_rollout_values():
+    from verl_rema.checks import check_config
+
+    check_config(_compose("verl_rema", ["+recipe=vrp_grpo"]))  # every recipe as written passes
+    check_config(_compose("verl_rema", ["+recipe=rema_multiturn"]))
+    for override, message in (
+        ("+reward.custom_reward_function.reward_kwargs.timeout=3", r"reward_kwargs: unknown keys \['timeout'\]"),
+        ("+reward.custom_reward_function.reward_kwargs.timeout_s=-1", "reward_kwargs.timeout_s must be > 0"),
+        ("reward.custom_reward_function.reward_kwargs.mask_unfinished_reward=maybe", "mask_unfinished_reward"),
+        ("rema.rollout.max_context_tokens={meta: -3}", "rema.rollout.max_context_tokens.meta"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            check_config(_compose("verl_rema", ["+recipe=rema_multiturn", override]))

@@ -15,8 +15,8 @@ from verl_rema.data.builders import (
     BUILDERS,
     BUNDLED_EVAL,
     EVAL_SUBSETS,
+    build_eval,
     build_eval_7bench,
-    build_gsm8k,
     build_math_133,
     build_math_lv3to5,
 )
@@ -135,7 +135,7 @@ def test_eval_7bench_defaults_to_the_bundled_parquet() -> None:
 
 
 def test_single_benchmark_from_a_multi_benchmark_file_keeps_its_own_rows() -> None:
-    result = build_gsm8k(BUNDLED_EVAL)
+    result = build_eval("gsm8k", BUNDLED_EVAL)
     assert len(result.rows) == 1319 and sum(result.filtered.values()) == 3251 - 1319
 
 
@@ -152,13 +152,13 @@ def test_hub_sources_use_the_right_ids_configs_and_splits(monkeypatch) -> None:
     assert len(BUILDERS["olympiadbench"].fn().rows) == 1
     assert calls == [("Hothan/OlympiadBench", "OE_TO_maths_en_COMP", "train")]
     calls.clear()
-    assert gold(build_gsm8k().rows[0]) == "5" and calls == [("openai/gsm8k", "main", "test")]
+    assert gold(build_eval("gsm8k").rows[0]) == "5" and calls == [("openai/gsm8k", "main", "test")]
     calls.clear()
     result = build_math_lv3to5(exclude_math500=False)  # the fake MATH rows lack `type`: malformed, skipped
     assert {c[0] for c in calls} == {"EleutherAI/hendrycks_math"} and len(calls) == 14  # 7 subjects x 2 splits
     assert len(result.skipped) == 14 and result.skipped[0].field == "type"
     calls.clear()
-    build_gsm8k("someone/gsm8k-mirror")  # another hub id: its default config
+    build_eval("gsm8k", "someone/gsm8k-mirror")  # another hub id: its default config
     assert calls == [("someone/gsm8k-mirror", None, "test")]
 
 
@@ -170,7 +170,7 @@ def test_hub_failure_says_how_to_go_offline(monkeypatch) -> None:
 
     monkeypatch.setattr(datasets, "load_dataset", offline)
     with pytest.raises(RuntimeError, match="pass --source with a local"):
-        build_gsm8k()
+        build_eval("gsm8k")
 
 
 # -- training builders ----------------------------------------------------------------------------------------

@@ -8,10 +8,10 @@ import json
 import pandas as pd
 from omegaconf import OmegaConf
 
-from verl_rema.toy import embedded_paths
-from verl_rema.toy.cache import _cache_key
-from verl_rema.toy.model import TinyModelSpec
-from verl_rema.toy.task import make_split, tokenizer_corpus
+from verl_rema.embedded import embedded_paths
+from verl_rema.embedded.cache import _cache_key
+from verl_rema.embedded.model import TinyModelSpec
+from verl_rema.embedded.task import make_split, tokenizer_corpus
 
 
 def _digest(root) -> dict[str, str]:
@@ -93,7 +93,7 @@ def test_veRL_dataset_class_loads_the_data(embedded):
 
 def test_resolver_builds_on_first_resolution_only(tmp_path, monkeypatch):
     monkeypatch.setenv("VERL_REMA_CACHE", str(tmp_path))
-    import verl_rema.toy.resolvers  # noqa: F401
+    import verl_rema.embedded.resolvers  # noqa: F401
 
     cfg = OmegaConf.create({"model": "${rema_embedded:model}", "train": "${rema_embedded:train}"})
     assert not any(tmp_path.iterdir())

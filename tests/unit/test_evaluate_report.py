@@ -427,8 +427,7 @@ def test_sidecar_records_and_progress():
         "data_source": None,
         "num_turns": None,
     }
-    assert trainer.prompt_uid("ab_1_0") == "ab"
-    assert trainer._as_list(["a", "b"]) == ["a", "b"]  # tensordict's plain-list string columns
+    assert trainer.as_list(["a", "b"]) == ["a", "b"]  # tensordict's plain-list string columns
     lines: list[str] = []
     progress = trainer.ValidationProgress(10, printer=lines.append)
     progress.update(4)

@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 import torch
 
+from verl_rema.protocol import FINISH_REASONS
 from verl_rema.rewards import math_reward
-from verl_rema.rewards.math_reward import FINISH_REASONS, compute_score, score_many
+from verl_rema.rewards.math_reward import compute_score, score_many
 from verl_rema.rewards.verifier_pool import STATUSES, VerifierPool, get_pool, shutdown_pool
 
 KEYS = {"score", "acc", "finish_reason", "answer_extracted", "verify_status"}

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from verl_rema.prompts import load_prompt_set
-from verl_rema.rollout.dialogue import FINISH_REASONS, Dialogue, DialogueConfig, Message, Role
+from verl_rema.protocol import FINISH_REASONS, Role
+from verl_rema.rollout.config import ReMARolloutConfig
+from verl_rema.rollout.dialogue import Dialogue, Message
 from verl_rema.rollout.metrics import (
     aggregate_episode_metrics,
     aggregate_row_metrics,
@@ -40,7 +41,7 @@ def test_contains_boxed():
 
 
 def _dialogue() -> Dialogue:
-    config = DialogueConfig(prompt_set=load_prompt_set("multiturn"), max_turns=5, finish_token="[FINISH]")
+    config = ReMARolloutConfig(prompt_set="multiturn", max_turns=5)
     dialogue = Dialogue("Q", config)
     dialogue.record(Role.META, "The answer is \\boxed{3}, verify it.", [1, 2, 3, 4, 5, 6])
     dialogue.record(Role.REASONING, "", [0])

@@ -12,20 +12,19 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import hydra
 import numpy as np
 import pytest
 from hydra.errors import InstantiationException
-from omegaconf import OmegaConf
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
-from verl.experimental.agent_loop.agent_loop import DictConfigWrap, ToolListWrap, _agent_loop_registry
-from verl.utils.dataset.rl_dataset import RLHFDataset
 from verl.workers.rollout.replica import TokenOutput
 
 import verl_rema.rollout  # noqa: F401  (registers the agent loop)
 from verl_rema.prompts import load_prompt_set
-from verl_rema.rollout.dialogue import Dialogue, DialogueConfig, FinishReason, Role
+from verl_rema.protocol import FinishReason, Role
+from verl_rema.rollout.config import ReMARolloutConfig
+from verl_rema.rollout.dialogue import Dialogue
+from verl_rema.rollout.standalone import make_agent_loop, trainer_config
 
 CHAT_TEMPLATE = (
     "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + "
@@ -151,31 +150,9 @@ class ScriptedEngine:
         return [call for call in self.calls if call.role == role]
 
 
-def trainer_config(use_v1: bool = True, **rema_rollout: Any):
-    return OmegaConf.create(
-        {
-            "trainer": {"use_v1": use_v1},
-            "actor_rollout_ref": {"rollout": {"prompt_length": 512, "response_length": 1024}},
-            "data": {},
-            "rema": {"rollout": rema_rollout},
-        }
-    )
-
-
 def make_loop(tokenizer, engine, hf_model_type: str | None = None, use_v1: bool = True, **rema_rollout: Any):
     """Instantiate the loop exactly as veRL's AgentLoopWorker does: registry entry + hydra.utils.instantiate."""
-    config = trainer_config(use_v1=use_v1, **rema_rollout)
-    return hydra.utils.instantiate(
-        config=_agent_loop_registry["rema"],
-        trainer_config=DictConfigWrap(config=config),
-        server_manager=engine,
-        tokenizer=tokenizer,
-        processor=None,
-        hf_model_type=hf_model_type,
-        dataset_cls=RLHFDataset,
-        data_config=DictConfigWrap(config.data),
-        tools=ToolListWrap([]),
-    )
+    return make_agent_loop(trainer_config(rema_rollout, use_v1=use_v1), engine, tokenizer, hf_model_type)
 
 
 def episode(
@@ -524,7 +501,7 @@ def test_configuration_errors(tokenizer):
         return make_loop(tokenizer, engine, **kwargs)
 
     errors = (ValueError, InstantiationException)  # hydra wraps the loop's ValueError, message included
-    with pytest.raises(errors, match="unknown keys"):
+    with pytest.raises(errors, match="rema.rollout.max_turn"):
         asyncio.run(build(max_turn=3))
     with pytest.raises(errors, match="use_v1"):
         asyncio.run(build(use_v1=False))
@@ -533,8 +510,10 @@ def test_configuration_errors(tokenizer):
     with pytest.raises(errors, match="positive integer"):
         asyncio.run(build(max_tokens_per_message={"meta": 0}))
     loop = asyncio.run(build(prompt_set="singleturn", max_context_tokens={"meta": 100}))
-    assert loop.settings.finish_token is None  # "auto": the singleturn set has no finish token
-    assert loop.settings.max_context_tokens == {Role.META: 100, Role.REASONING: 512 + 1024}
+    assert loop.settings.finish is None  # "auto": the singleturn set has no finish token
+    assert loop._context_caps == {Role.META: 100, Role.REASONING: 4096}  # a role left out keeps the default
+    uncapped = asyncio.run(build(prompt_set="singleturn", max_context_tokens=None))
+    assert uncapped._context_caps == {Role.META: 512 + 1024, Role.REASONING: 512 + 1024}  # prompt + response
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -543,7 +522,7 @@ def test_configuration_errors(tokenizer):
 
 
 def test_dialogue_state_machine():
-    config = DialogueConfig(prompt_set=load_prompt_set("multiturn"), max_turns=2, finish_token="[FINISH]")
+    config = ReMARolloutConfig(prompt_set="multiturn", max_turns=2)
     dialogue = Dialogue("Q?", config)
     assert dialogue.next_role() is Role.META
     with pytest.raises(RuntimeError, match="protocol violation"):
@@ -562,7 +541,7 @@ def test_dialogue_state_machine():
     with pytest.raises(RuntimeError, match="has ended"):
         dialogue.next_role()
 
-    no_finish = Dialogue("Q?", DialogueConfig(prompt_set=load_prompt_set("singleturn"), max_turns=1))
+    no_finish = Dialogue("Q?", ReMARolloutConfig(prompt_set="singleturn", max_turns=1))
     no_finish.record(Role.META, "plan [FINISH]")
     assert not no_finish.messages[0].finished  # no finish protocol: the tag is plain text
     no_finish.record(Role.REASONING, "answer")

@@ -1,4 +1,4 @@
-"""The worker-side global turn count for the turn-level loss (patches/turn_count.py)."""
+"""The worker-side global turn count for the turn-level loss (patches/turn_count.py, losses/turns.py)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from types import SimpleNamespace
 
 import torch
 from tensordict import TensorDict
-from verl_rema_patches.turn_count import KEY, count_turns, with_turn_info
+from verl_rema_patches.turn_count import KEY, with_turn_info
 
 from tests.conftest import run_python
-from verl_rema.losses.turn_level import count_turns as loss_count_turns
+from verl_rema.losses.turns import count_turns as loss_count_turns
+from verl_rema.losses.turns import count_turns_total as count_turns
 
 
 def test_count_turns_matches_the_loss_segmentation_on_dense_and_jagged_masks():

@@ -12,8 +12,9 @@ import torch
 from verl.trainer.ppo.core_algos import get_policy_loss_fn
 from verl.workers.config import ActorConfig, PolicyLossConfig
 
-from verl_rema.losses import RemaTurnLossConfig, assert_turn_layout, count_turns, segment_turns
+from verl_rema.losses import RemaTurnLossConfig
 from verl_rema.losses.turn_level import compute_policy_loss_rema_turn
+from verl_rema.losses.turns import assert_turn_layout, count_turns, segment_turns
 
 MODES = ("geometric", "arithmetic")
 AGGS = ("trajectory", "turn")

@@ -6,17 +6,16 @@ every action token. This is veRL's ``compute_grpo_outcome_advantage`` with a gro
 
 How the role gets here. veRL 0.9.1's ``compute_advantage`` calls a registered estimator with
 ``token_level_rewards``, ``response_mask``, ``config`` (the ``algorithm`` config), ``index`` (the
-``uid`` non-tensor field) and ``reward_baselines`` if present; no other non-tensor field is passed
-(only veRL's own ``gdpo`` gets ``non_tensor_batch``), and the v1 trainer fetches just ``uid`` from the
-TransferQueue. ReMA's trainer (``trainer.v1.trainer_mode=rema_sync``) therefore supplies the rows'
-roles through :mod:`.row_roles`; the estimators also accept them as ``rema_role=`` or inside
-``non_tensor_batch=`` for a caller that passes them, and otherwise group by ``uid`` alone (logged once).
+``uid`` non-tensor field) and ``reward_baselines`` if present, and the v1 trainer fetches just ``uid``
+from the TransferQueue. ReMA's trainer (``trainer.v1.trainer_mode=rema_sync``) therefore fetches each
+row's role and supplies it through :mod:`.row_roles` for the duration of veRL's own advantage
+computation; outside that trainer the estimators group by ``uid`` alone (and say so once).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -24,46 +23,33 @@ import torch
 from verl.trainer.ppo.core_algos import compute_grpo_outcome_advantage, register_adv_est
 
 from verl_rema.advantages.row_roles import current_row_roles
+from verl_rema.protocol import ROLE_FIELD, ROLES
 
 logger = logging.getLogger(__name__)
 
-ROLE_KEY = "rema_role"
-ROLES: tuple[str, ...] = ("meta", "reasoning")
 _warned: set[str] = set()
 
 
-def roles_from_kwargs(
-    rema_role: Sequence[str] | np.ndarray | None, non_tensor_batch: Mapping[str, Any] | None
-) -> np.ndarray | None:
-    """The per-row role array, from ``rema_role=`` or ``non_tensor_batch['rema_role']``; None if absent."""
-    roles = rema_role
-    if roles is None and non_tensor_batch is not None:
-        roles = non_tensor_batch.get(ROLE_KEY)
-    if roles is None:
-        roles = current_row_roles()
-    if roles is None:
-        if "no-role" not in _warned:
-            _warned.add("no-role")
-            logger.warning("verl_rema advantages: no %r per row; grouping by uid only", ROLE_KEY)
-        return None
-    roles = np.asarray(roles, dtype=object)
-    unknown = set(roles.tolist()) - set(ROLES)
-    if unknown:
-        raise ValueError(f"{ROLE_KEY} values must be in {ROLES}, got {sorted(map(str, unknown))}")
-    return roles
-
-
-def role_group_index(index: Sequence[Any] | np.ndarray | None, roles: np.ndarray | None, batch_size: int) -> list[Any]:
-    """Group key per row: ``(uid, role)``, or ``uid`` when there is no role."""
+def group_keys(index: Sequence[Any] | np.ndarray | None, batch_size: int) -> list[Any]:
+    """Group key per row: ``(uid, role)`` with the trainer's roles, else ``uid``."""
     if index is None:
         raise ValueError("grouped advantages need the 'uid' non-tensor field (veRL passes it as index=)")
     uids = list(index)
     if len(uids) != batch_size:
         raise ValueError(f"index has {len(uids)} entries for {batch_size} rows")
+    roles = current_row_roles()
     if roles is None:
+        if "no-role" not in _warned:
+            _warned.add("no-role")
+            logger.warning(
+                "verl_rema advantages: no %r per row (not the rema_sync trainer); grouping by uid", ROLE_FIELD
+            )
         return uids
     if len(roles) != batch_size:
-        raise ValueError(f"{ROLE_KEY} has {len(roles)} entries for {batch_size} rows")
+        raise ValueError(f"{ROLE_FIELD} has {len(roles)} entries for {batch_size} rows")
+    unknown = set(roles.tolist()) - set(ROLES)
+    if unknown:
+        raise ValueError(f"{ROLE_FIELD} values must be in {ROLES}, got {sorted(map(str, unknown))}")
     return list(zip(uids, roles.tolist(), strict=True))
 
 
@@ -75,8 +61,6 @@ def compute_rema_grpo_advantage(
     epsilon: float = 1e-6,
     norm_adv_by_std_in_grpo: bool | None = None,
     config: Any = None,
-    rema_role: Sequence[str] | np.ndarray | None = None,
-    non_tensor_batch: Mapping[str, Any] | None = None,
     **kwargs: Any,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """GRPO outcome advantage, (B, T), grouped per (uid, role).
@@ -86,16 +70,14 @@ def compute_rema_grpo_advantage(
     """
     if norm_adv_by_std_in_grpo is None:
         norm_adv_by_std_in_grpo = bool(config.get("norm_adv_by_std_in_grpo", True)) if config is not None else True
-    roles = roles_from_kwargs(rema_role, non_tensor_batch)
-    groups = role_group_index(index, roles, token_level_rewards.shape[0])
     return compute_grpo_outcome_advantage(
         token_level_rewards=token_level_rewards,
         response_mask=response_mask,
-        index=groups,  # type: ignore[arg-type]  # any sequence of hashable keys works
+        index=group_keys(index, token_level_rewards.shape[0]),  # type: ignore[arg-type]  # any hashable keys
         epsilon=epsilon,
         norm_adv_by_std_in_grpo=norm_adv_by_std_in_grpo,
         config=config,
     )
 
 
-__all__ = ["ROLES", "ROLE_KEY", "compute_rema_grpo_advantage", "role_group_index", "roles_from_kwargs"]
+__all__ = ["compute_rema_grpo_advantage", "group_keys"]

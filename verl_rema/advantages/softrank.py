@@ -20,14 +20,14 @@ or of equal rewards, has one rank value, hence zero advantage.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from verl.trainer.ppo.core_algos import register_adv_est
 
-from .grpo_role import role_group_index, roles_from_kwargs
+from .grpo_role import group_keys
 
 DEFAULT_TEMPERATURE = 1.0
 DEFAULT_OFFSET = 0.375
@@ -68,8 +68,6 @@ def compute_softrank_advantage(
     response_mask: torch.Tensor,
     index: Sequence[Any] | np.ndarray | None = None,
     config: Any = None,
-    rema_role: Sequence[str] | np.ndarray | None = None,
-    non_tensor_batch: Mapping[str, Any] | None = None,
     temperature: float | None = None,
     offset: float | None = None,
     **kwargs: Any,
@@ -81,7 +79,7 @@ def compute_softrank_advantage(
     temperature = _setting("softrank_temperature", temperature, config, DEFAULT_TEMPERATURE)
     offset = _setting("softrank_offset", offset, config, DEFAULT_OFFSET)
     batch_size = token_level_rewards.shape[0]
-    keys = role_group_index(index, roles_from_kwargs(rema_role, non_tensor_batch), batch_size)
+    keys = group_keys(index, batch_size)
     codes: dict[Any, int] = {}
     groups = torch.tensor([codes.setdefault(k, len(codes)) for k in keys], dtype=torch.long)  # (B,)
     scores = token_level_rewards.sum(dim=-1).cpu()  # (B,)

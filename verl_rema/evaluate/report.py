@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from verl_rema.evaluate.samples import Episode, load_episodes
+from verl_rema.protocol import FINISH_REASONS, NO_FINISH_REASON
 
 CONFIDENCE = 0.95
 Z = statistics.NormalDist().inv_cdf(0.5 + CONFIDENCE / 2)
-FINISH_ORDER: tuple[str, ...] = ("normal", "max_turns", "context_overflow", "truncated", "n/a")
+FINISH_ORDER: tuple[str, ...] = (*FINISH_REASONS, NO_FINISH_REASON)
 COLLAPSE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("rema/meta/repetition_rate", "MTA repetition"),
     ("rema/reasoning/repetition_rate", "RA repetition"),
@@ -131,7 +132,7 @@ def subset_result(subset: str, episodes: Sequence[Episode], samples_per_question
         raise ValueError(f"subset {subset}: questions with more than {samples_per_question} samples: {over}")
     per_question = [sum(_correct(e) for e in eps) / samples_per_question for eps in by_question.values()]
     interval = accuracy_interval(per_question, samples_per_question)
-    reasons = Counter(e.finish_reason or "n/a" for e in episodes)
+    reasons = Counter(e.finish_reason or NO_FINISH_REASON for e in episodes)
     metric_keys = sorted({k for e in episodes for k in e.metrics})
     metrics = {k: _mean([e.metrics.get(k) for e in episodes]) for k in metric_keys}
     return SubsetResult(

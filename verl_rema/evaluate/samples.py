@@ -27,6 +27,8 @@ from typing import Any
 
 from tqdm import tqdm
 
+from verl_rema.protocol import FINISH_REASON_FIELD, METRICS_FIELD, NUM_ROUNDS_FIELD, RowKey
+
 SIDECAR_SUFFIX = ".rema.jsonl"  # == verl_rema.evaluate.trainer.SIDECAR_SUFFIX (not imported: that pulls in veRL)
 _SPACE = re.compile(r"\s+")
 
@@ -52,11 +54,12 @@ class Episode:
 
 
 def split_row_key(key: str) -> tuple[str, str, int]:
-    """``{uid}_{session}_{index}`` -> (uid, ``{uid}_{session}``, index); other keys are their own session."""
-    parts = key.rsplit("_", 2)
-    if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
-        return parts[0], f"{parts[0]}_{parts[1]}", int(parts[2])
-    return key, key, 0
+    """A veRL row key -> (uid, episode ``{uid}_{session}``, index); other keys are their own episode."""
+    try:
+        row = RowKey.parse(key)
+    except ValueError:
+        return key, key, 0
+    return row.uid, row.episode, row.index
 
 
 def read_jsonl(path: Path, desc: str) -> list[dict[str, Any]]:
@@ -129,9 +132,9 @@ def _number(value: Any) -> float | None:
 
 
 def _rounds(record: Mapping[str, Any]) -> float | None:
-    rounds = _number(record.get("rema_num_rounds"))
-    if rounds is None and isinstance(record.get("rema_metrics"), Mapping):
-        rounds = _number(record["rema_metrics"].get("rema/rounds"))
+    rounds = _number(record.get(NUM_ROUNDS_FIELD))
+    if rounds is None and isinstance(record.get(METRICS_FIELD), Mapping):
+        rounds = _number(record[METRICS_FIELD].get("rema/rounds"))
     return rounds
 
 
@@ -169,8 +172,8 @@ def episodes_from_rows(
         else:
             raise JoinError(f"{source}: the {SIDECAR_SUFFIX} record of row {key} has no data_source; pass --data")
         record = record or {}
-        reason = final.get("finish_reason", record.get("rema_finish_reason"))
-        metrics = record.get("rema_metrics") if isinstance(record.get("rema_metrics"), Mapping) else {}
+        reason = final.get("finish_reason", record.get(FINISH_REASON_FIELD))
+        metrics = record.get(METRICS_FIELD) if isinstance(record.get(METRICS_FIELD), Mapping) else {}
         episodes.append(
             Episode(
                 question=split_row_key(key)[0],

@@ -24,12 +24,13 @@ import transfer_queue as tq
 from tqdm import tqdm
 from verl.trainer.ppo.v1 import register_trainer
 
-from verl_rema.trainer.rema_trainer import ReMATrainer
+from verl_rema.protocol import FINISH_REASON_FIELD, METRICS_FIELD, NUM_ROUNDS_FIELD, ROLE_FIELD, RowKey
+from verl_rema.trainer.rema_trainer import ReMATrainer, as_list
 
 TRAINER_MODE = "rema_eval"
 SIDECAR_SUFFIX = ".rema.jsonl"
 FIELDS: tuple[str, ...] = ("data_source", "num_turns", "extra_fields")
-EXTRA_FIELDS: tuple[str, ...] = ("rema_role", "rema_finish_reason", "rema_num_rounds", "rema_metrics")
+EXTRA_FIELDS: tuple[str, ...] = (ROLE_FIELD, FINISH_REASON_FIELD, NUM_ROUNDS_FIELD, METRICS_FIELD)
 
 
 def _json_default(value: Any) -> Any:
@@ -39,12 +40,6 @@ def _json_default(value: Any) -> Any:
     if hasattr(value, "item"):
         return value.item()
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _as_list(values: Any) -> list:
-    """A column as Python values: tensors and ``NonTensorStack`` have ``tolist``; tensordict may also hand back a
-    plain list subclass (string columns)."""
-    return list(values.tolist()) if hasattr(values, "tolist") else list(values)
 
 
 def sidecar_records(keys: Sequence[str], columns: Mapping[str, Sequence[Any] | None]) -> list[dict[str, Any]]:
@@ -61,12 +56,6 @@ def sidecar_records(keys: Sequence[str], columns: Mapping[str, Sequence[Any] | N
             record.update({name: fields[name] for name in EXTRA_FIELDS if name in fields})
         records.append(record)
     return records
-
-
-def prompt_uid(row_key: str) -> str:
-    """``{uid}_{session}_{index}`` -> ``uid`` (veRL's row key format in the v1 trainer)."""
-    parts = row_key.rsplit("_", 2)
-    return parts[0] if len(parts) == 3 else row_key
 
 
 class ValidationProgress:
@@ -100,7 +89,7 @@ class ReMAEvalTrainer(ReMATrainer):
         def sample_and_record(*args: Any, **kwargs: Any):
             batch, aux = sample(*args, **kwargs)
             records.extend(sidecar_records(list(batch.keys), self._fetch_columns(batch)))
-            progress.update(len({prompt_uid(key) for key in batch.keys}))
+            progress.update(len({RowKey.parse(key).uid for key in batch.keys}))
             return batch, aux
 
         buffer.sample = sample_and_record
@@ -128,7 +117,7 @@ class ReMAEvalTrainer(ReMATrainer):
         columns: dict[str, list | None] = {}
         for name in FIELDS:
             value = data.pop(name, None)
-            columns[name] = _as_list(value) if value is not None else None
+            columns[name] = as_list(value) if value is not None else None
         return columns
 
     def _write_sidecar(self, directory: str, records: list[dict[str, Any]]) -> None:

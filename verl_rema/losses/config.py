@@ -30,30 +30,6 @@ RATIO_MODES: tuple[str, ...] = ("geometric", "arithmetic")
 AGGREGATIONS: tuple[str, ...] = ("trajectory", "turn")
 
 
-def validate_turn_settings(
-    ratio_mode: str,
-    aggregation: str,
-    log_ratio_clip: float,
-    clip_ratio_low: float | None,
-    clip_ratio_high: float | None,
-    clip_ratio_c: float | None,
-) -> None:
-    """Raise ValueError on a setting the loss cannot honour (shared by the dataclass and the loss)."""
-    if ratio_mode not in RATIO_MODES:
-        raise ValueError(f"turn_ratio_mode must be one of {RATIO_MODES}, got {ratio_mode!r}")
-    if aggregation not in AGGREGATIONS:
-        raise ValueError(f"turn_aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
-    if not log_ratio_clip > 0:
-        raise ValueError(f"turn_log_ratio_clip must be > 0, got {log_ratio_clip}")
-    for name, eps in (("turn_clip_ratio_low", clip_ratio_low), ("turn_clip_ratio_high", clip_ratio_high)):
-        if eps is not None and not eps >= 0:
-            raise ValueError(f"{name} must be >= 0, got {eps}")
-    if clip_ratio_low is not None and clip_ratio_low >= 1:
-        raise ValueError(f"turn_clip_ratio_low must be < 1 (ratio floor 1 - eps), got {clip_ratio_low}")
-    if clip_ratio_c is not None and not clip_ratio_c > 1:
-        raise ValueError(f"turn_clip_ratio_c (dual-clip constant) must be > 1, got {clip_ratio_c}")
-
-
 @dataclass
 class RemaTurnLossConfig(PolicyLossConfig):
     """veRL ``PolicyLossConfig`` plus the knobs of ReMA's turn-level ratio loss.
@@ -87,14 +63,26 @@ class RemaTurnLossConfig(PolicyLossConfig):
     global_turn_info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        validate_turn_settings(
-            self.turn_ratio_mode,
-            self.turn_aggregation,
-            self.turn_log_ratio_clip,
-            self.turn_clip_ratio_low,
-            self.turn_clip_ratio_high,
-            self.turn_clip_ratio_c,
-        )
+        """Reject a setting the loss cannot honour (veRL builds this in every worker from the composed YAML)."""
+        where = "actor_rollout_ref.actor.policy_loss"
+        if self.turn_ratio_mode not in RATIO_MODES:
+            raise ValueError(f"{where}.turn_ratio_mode must be one of {RATIO_MODES}, got {self.turn_ratio_mode!r}")
+        if self.turn_aggregation not in AGGREGATIONS:
+            raise ValueError(f"{where}.turn_aggregation must be one of {AGGREGATIONS}, got {self.turn_aggregation!r}")
+        if not self.turn_log_ratio_clip > 0:
+            raise ValueError(f"{where}.turn_log_ratio_clip must be > 0, got {self.turn_log_ratio_clip}")
+        for name in ("turn_clip_ratio_low", "turn_clip_ratio_high"):
+            eps = getattr(self, name)
+            if eps is not None and not eps >= 0:
+                raise ValueError(f"{where}.{name} must be >= 0, got {eps}")
+        if self.turn_clip_ratio_low is not None and self.turn_clip_ratio_low >= 1:
+            raise ValueError(
+                f"{where}.turn_clip_ratio_low must be < 1 (ratio floor 1 - eps), got {self.turn_clip_ratio_low}"
+            )
+        if self.turn_clip_ratio_c is not None and not self.turn_clip_ratio_c > 1:
+            raise ValueError(
+                f"{where}.turn_clip_ratio_c (dual-clip constant) must be > 1, got {self.turn_clip_ratio_c}"
+            )
 
 
-__all__ = ["AGGREGATIONS", "RATIO_MODES", "RemaTurnLossConfig", "validate_turn_settings"]
+__all__ = ["AGGREGATIONS", "RATIO_MODES", "RemaTurnLossConfig"]

@@ -16,13 +16,8 @@ global mini-batch. Normalising by global counts (never by the micro-batch) makes
 gradient independent of how veRL splits a mini-batch into micro-batches and DP ranks, exactly like
 veRL's own ``agg_loss`` with ``config.global_batch_info``.
 
-Turn segmentation. Turns are the maximal runs of ``response_mask == 1`` in a row. This is exact for
-our rollout rows: a row is one role's chat view, whose action tokens are that role's messages, and
-two consecutive messages of a role are always separated by the other role's message wrapped in
-chat-template tokens, all mask 0. Two turns can therefore merge only if a rollout emits two
-messages of a role back to back with nothing in between; :func:`assert_turn_layout` lets the rollout
-check its rows against the number of messages it actually generated. A message with no action token
-at all is not a turn (it has no ratio); rows without action tokens contribute zero loss.
+Turns are the maximal runs of ``response_mask == 1`` of a row (see ``turns.py``); rows without action tokens
+contribute zero loss.
 
 Implementation: one cumsum numbers the turns, ``index_add_`` reduces tokens into per-turn buffers;
 no Python loop over rows or turns. One host sync sizes those buffers (veRL's vanilla loss syncs too,
@@ -37,65 +32,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from verl.trainer.ppo.core_algos import register_policy_loss
 
-from .config import validate_turn_settings
+from .config import RemaTurnLossConfig
+from .turns import TurnLayout, segment_turns
 
 logger = logging.getLogger(__name__)
 
 TURN_LOSS_NAME = "rema_turn"
 _warned: set[str] = set()
-
-
-@dataclass(frozen=True)
-class TurnLayout:
-    """Where the turns of a micro-batch are. K = number of turns, N = B * T tokens."""
-
-    token_turn: torch.Tensor  # (N,) long: turn id of each token, K for non-action tokens (a dummy bin)
-    turn_row: torch.Tensor  # (K,) long: row of each turn
-    turn_len: torch.Tensor  # (K,) float: action tokens per turn (>= 1)
-    turns_per_row: torch.Tensor  # (B,) long
-    num_turns: int  # K
-
-
-def segment_turns(response_mask: torch.Tensor) -> TurnLayout:
-    """Number the maximal runs of mask-1 tokens of each row, in row-major order."""
-    mask = response_mask.bool()  # (B, T)
-    batch_size = mask.shape[0]
-    prev = F.pad(mask[:, :-1], (1, 0), value=False)  # (B, T): left neighbour; False before column 0
-    starts = mask & ~prev  # (B, T): first token of each turn
-    turns_per_row = starts.sum(dim=-1)  # (B,)
-    num_turns = int(turns_per_row.sum())  # the one host sync: sizes the per-turn buffers
-    token_turn = torch.cumsum(starts.flatten(), dim=0) - 1  # (N,): a row's first turn never continues the last row
-    token_turn = torch.where(mask.flatten(), token_turn, num_turns)  # (N,)
-    turn_len = torch.bincount(token_turn, minlength=num_turns + 1)[:num_turns].to(torch.float32)  # (K,)
-    rows = torch.arange(batch_size, device=mask.device)  # (B,)
-    turn_row = torch.repeat_interleave(rows, turns_per_row, output_size=num_turns)  # (K,)
-    return TurnLayout(token_turn, turn_row, turn_len, turns_per_row, num_turns)
-
-
-def count_turns(response_mask: torch.Tensor) -> torch.Tensor:
-    """Turns per row, (B,) long. Sum it over a global mini-batch for ``global_turn_info['num_turns']``."""
-    mask = response_mask.bool()
-    prev = F.pad(mask[:, :-1], (1, 0), value=False)
-    return (mask & ~prev).sum(dim=-1)
-
-
-def assert_turn_layout(response_mask: torch.Tensor, expected_turns: torch.Tensor | list[int]) -> None:
-    """Guard against silently merged (or split) turns: compare segmentation with the messages generated.
-
-    ``expected_turns[i]`` = number of messages with at least one action token that the rollout put in row i.
-    """
-    found = count_turns(response_mask).cpu()
-    expected = torch.as_tensor(expected_turns, dtype=found.dtype)
-    bad = (found != expected).nonzero().flatten().tolist()
-    if bad:
-        i = bad[0]
-        raise ValueError(
-            f"turn segmentation disagrees with the rollout in {len(bad)} row(s), e.g. row {i}: "
-            f"{int(found[i])} mask-1 runs vs {int(expected[i])} messages (adjacent messages without a mask-0 gap?)"
-        )
 
 
 def _segment_mean(values: torch.Tensor, layout: TurnLayout) -> torch.Tensor:
@@ -116,33 +61,27 @@ class TurnLossSettings:
     global_num_turns: int | None
 
 
-def _get(cfg: Any, key: str, default: Any = None) -> Any:
-    value = cfg.get(key, default) if cfg is not None else default
-    return default if value is None else value
-
-
 def resolve_settings(config: Any) -> TurnLossSettings:
-    """Read the knobs from the actor config; a plain ``PolicyLossConfig`` falls back to the defaults."""
+    """The loss's knobs from the actor config: its ``RemaTurnLossConfig``, or that class's defaults when the actor
+    carries veRL's plain ``PolicyLossConfig``; unset clip constants are the actor's own (as ``vanilla`` reads them)."""
     policy_loss = config.get("policy_loss", None)
-    clip_ratio = _get(config, "clip_ratio", 0.2)
-    settings = TurnLossSettings(
-        ratio_mode=_get(policy_loss, "turn_ratio_mode", "geometric"),
-        aggregation=_get(policy_loss, "turn_aggregation", "trajectory"),
-        log_ratio_clip=float(_get(policy_loss, "turn_log_ratio_clip", 3.0)),
-        clip_low=float(_get(policy_loss, "turn_clip_ratio_low", _get(config, "clip_ratio_low", clip_ratio))),
-        clip_high=float(_get(policy_loss, "turn_clip_ratio_high", _get(config, "clip_ratio_high", clip_ratio))),
-        clip_c=float(_get(policy_loss, "turn_clip_ratio_c", _get(config, "clip_ratio_c", 3.0))),
-        global_num_turns=_get(policy_loss, "global_turn_info", {}).get("num_turns"),
+    turn = policy_loss if isinstance(policy_loss, RemaTurnLossConfig) else RemaTurnLossConfig()
+
+    def actor_clip(own: float | None, name: str) -> float:
+        if own is not None:
+            return float(own)
+        value = config.get(name, None)
+        return float(value if value is not None else config.get("clip_ratio", 0.2))
+
+    return TurnLossSettings(
+        ratio_mode=turn.turn_ratio_mode,
+        aggregation=turn.turn_aggregation,
+        log_ratio_clip=float(turn.turn_log_ratio_clip),
+        clip_low=actor_clip(turn.turn_clip_ratio_low, "clip_ratio_low"),
+        clip_high=actor_clip(turn.turn_clip_ratio_high, "clip_ratio_high"),
+        clip_c=float(turn.turn_clip_ratio_c if turn.turn_clip_ratio_c is not None else config.get("clip_ratio_c", 3.0)),
+        global_num_turns=turn.global_turn_info.get("num_turns"),
     )
-    validate_turn_settings(
-        settings.ratio_mode,
-        settings.aggregation,
-        settings.log_ratio_clip,
-        settings.clip_low,
-        settings.clip_high,
-        settings.clip_c,
-    )
-    return settings
 
 
 def _warn_once(key: str, msg: str) -> None:
@@ -280,12 +219,4 @@ def _turn_metrics(
     return torch.stack([s.float().mean() for s in stats])
 
 
-__all__ = [
-    "TURN_LOSS_NAME",
-    "TurnLayout",
-    "assert_turn_layout",
-    "compute_policy_loss_rema_turn",
-    "count_turns",
-    "resolve_settings",
-    "segment_turns",
-]
+__all__ = ["TURN_LOSS_NAME", "compute_policy_loss_rema_turn", "resolve_settings"]

@@ -29,11 +29,15 @@ from typing import Any
 
 import yaml
 
+from verl_rema.protocol import ROLES, Role
+
+META, REASONING = Role.META.value, Role.REASONING.value  # the role keys of a prompt-set file
+
 SETS_DIR = Path(__file__).resolve().parent / "sets"
 PLACEHOLDERS = ("question", "instruction")
 _PLACEHOLDER_RE = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
 _ROLE_KEYS = ("system", "first_user")
-_TOP_KEYS = ("meta", "reasoning", "finish_token")
+_TOP_KEYS = (*ROLES, "finish_token")
 
 
 @dataclass(frozen=True)
@@ -107,10 +111,10 @@ def prompt_set_from_mapping(raw: Mapping[str, Any], name: str) -> PromptSet:
     unknown = set(raw) - set(_TOP_KEYS)
     if unknown:
         raise ValueError(f"prompt set {name!r}: unknown keys {sorted(unknown)}; allowed: {list(_TOP_KEYS)}")
-    if raw.get("reasoning") is None:
-        raise ValueError(f"prompt set {name!r}: the 'reasoning' role is required")
-    meta = _role(raw["meta"], name, "meta") if raw.get("meta") is not None else None
-    reasoning = _role(raw["reasoning"], name, "reasoning")
+    if raw.get(REASONING) is None:
+        raise ValueError(f"prompt set {name!r}: the {REASONING!r} role is required")
+    meta = _role(raw[META], name, META) if raw.get(META) is not None else None
+    reasoning = _role(raw[REASONING], name, REASONING)
     finish_token = raw.get("finish_token")
     if finish_token is not None and not (isinstance(finish_token, str) and finish_token.strip()):
         raise ValueError(f"prompt set {name!r}: finish_token must be a non-empty string or null, got {finish_token!r}")
@@ -160,11 +164,11 @@ def _override(base: PromptSet, raw: dict[str, Any]) -> PromptSet:
     """Apply a partial mapping on top of a shipped set (role fields merge key by key)."""
     merged: dict[str, Any] = {
         "finish_token": base.finish_token,
-        "reasoning": {"system": base.reasoning.system, "first_user": base.reasoning.first_user},
-        "meta": None if base.meta is None else {"system": base.meta.system, "first_user": base.meta.first_user},
+        REASONING: {"system": base.reasoning.system, "first_user": base.reasoning.first_user},
+        META: None if base.meta is None else {"system": base.meta.system, "first_user": base.meta.first_user},
     }
     for key, value in raw.items():
-        if key in ("meta", "reasoning") and isinstance(value, Mapping) and merged.get(key) is not None:
+        if key in ROLES and isinstance(value, Mapping) and merged.get(key) is not None:
             merged[key] = {**merged[key], **value}
         else:
             merged[key] = value

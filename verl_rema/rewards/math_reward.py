@@ -1,4 +1,5 @@
-"""ReMA's aligned math reward as a veRL custom reward function (spec §3).
+"""ReMA's aligned math reward as a veRL custom reward function (arXiv 2503.09501 App. D.2: binary math-verify
+correctness, 0 for an episode that did not finish normally).
 
 Use::
 
@@ -15,10 +16,9 @@ its wait (on a worker socket) releases the GIL anyway. The returned dict's ``sco
 becomes a per-sample field of the batch (veRL stacks them by the first sample's keys, so every call returns the
 same five keys) and, when numeric, a validation metric per data source.
 
-What is scored: the ReMA rollout puts the reasoning agent's last message in ``extra_info["rema_final_answer"]``
-and the episode's finish reason in ``extra_info["rema_finish_reason"]`` (its ``extra_fields``, which veRL's reward
-loop merges into ``extra_info``); without them (chain-of-thought
-baseline) ``solution_str`` is scored and nothing is masked. The verifier is math-verify, gold wrapped as
+What is scored: the ReMA rollout puts the reasoning agent's last message and the episode's finish reason in
+``extra_info`` (``protocol.FINAL_ANSWER_FIELD``, ``protocol.FINISH_REASON_FIELD``: its ``extra_fields``, which
+veRL's reward loop merges into ``extra_info``); without them ``solution_str`` is scored and nothing is masked. The verifier is math-verify, gold wrapped as
 ``\\boxed{gt}``, prediction parsed with expression and LaTeX extraction, in a process pool with a hard per-item
 deadline (:mod:`.verifier_pool`): a timeout, a verifier crash or an unparsable answer scores 0.
 """
@@ -30,38 +30,77 @@ import numbers
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields
 from typing import Any
 
+from verl_rema.protocol import (
+    FINAL_ANSWER_FIELD,
+    FINISH_REASON_FIELD,
+    METRICS_FIELD,
+    NO_FINISH_REASON,
+    FinishReason,
+)
 from verl_rema.rewards.verifier_pool import VerifyResult, get_pool
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT_S = 10.0
-FINISH_NORMAL = "normal"
-FINISH_REASONS: tuple[str, ...] = ("normal", "max_turns", "context_overflow", "truncated")
-NO_FINISH_REASON = "n/a"
-"""``finish_reason`` reported when the sample carries none (single-agent baseline): nothing is masked."""
-
-FINAL_ANSWER_KEY = "rema_final_answer"
-FINISH_REASON_KEY = "rema_finish_reason"
-DIALOGUE_METRICS_KEY = "rema_metrics"
+KWARGS_PATH = "reward.custom_reward_function.reward_kwargs"
 # Keyword arguments veRL itself may pass to a custom reward function; anything else unknown is probably a typo.
 _VERL_KWARGS = frozenset({"reward_router_address", "reward_model_tokenizer"})
 _warned_kwargs: set[str] = set()
 _warn_lock = threading.Lock()
 
 
-def _warn_unknown_kwargs(kwargs: Mapping[str, Any]) -> None:
-    unknown = set(kwargs) - _VERL_KWARGS
+@dataclass(frozen=True)
+class MathRewardKwargs:
+    """``reward.custom_reward_function.reward_kwargs`` of the math reward, typed once.
+
+    Args:
+        timeout_s: Per-item verifier deadline; a timeout scores 0 (status ``timeout``).
+        mask_unfinished_reward: Score 0 unless the episode finished ``normal`` (the reference run).
+        num_procs: Verifier processes per reward worker; null = min(4, CPUs).
+    """
+
+    timeout_s: float = 10.0
+    mask_unfinished_reward: bool = True
+    num_procs: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "mask_unfinished_reward", _as_bool(self.mask_unfinished_reward, "mask_unfinished_reward")
+        )
+        try:
+            timeout = float(self.timeout_s)
+        except (TypeError, ValueError):
+            raise ValueError(f"{KWARGS_PATH}.timeout_s must be a number of seconds, got {self.timeout_s!r}") from None
+        if not timeout > 0:
+            raise ValueError(f"{KWARGS_PATH}.timeout_s must be > 0, got {self.timeout_s!r}")
+        object.__setattr__(self, "timeout_s", timeout)
+        procs = self.num_procs
+        if procs is not None and (isinstance(procs, bool) or not isinstance(procs, int) or procs < 1):
+            raise ValueError(f"{KWARGS_PATH}.num_procs must be a positive integer or null, got {procs!r}")
+
+    @classmethod
+    def known(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def parse(cls, kwargs: Mapping[str, Any], *, strict: bool) -> MathRewardKwargs:
+        """``strict`` (start-up check): an unknown key is an error; at scoring time it is warned about once."""
+        unknown = set(kwargs) - set(cls.known()) - _VERL_KWARGS
+        if unknown and strict:
+            raise ValueError(f"{KWARGS_PATH}: unknown keys {sorted(unknown)}; known: {list(cls.known())}")
+        if unknown:
+            _warn_unknown_kwargs(unknown)
+        return cls(**{k: v for k, v in kwargs.items() if k in cls.known()})
+
+
+def _warn_unknown_kwargs(unknown: set[str]) -> None:
     with _warn_lock:
         new = unknown - _warned_kwargs
         _warned_kwargs.update(new)
     if new:
-        logger.warning(
-            "verl_rema math reward: ignoring unknown reward_kwargs %s (known: timeout_s, mask_unfinished_reward, "
-            "num_procs)",
-            sorted(new),
-        )
+        logger.warning("verl_rema math reward: ignoring unknown reward_kwargs %s", sorted(new))
 
 
 def _as_bool(value: Any, name: str) -> bool:
@@ -72,7 +111,7 @@ def _as_bool(value: Any, name: str) -> bool:
         return value.strip().lower() in ("true", "1", "yes")
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
-    raise ValueError(f"{name} must be a boolean, got {value!r}")
+    raise ValueError(f"{KWARGS_PATH}.{name} must be a boolean, got {value!r}")
 
 
 def gold_answers(ground_truth: Any) -> tuple[str, ...]:
@@ -95,7 +134,7 @@ def gold_answers(ground_truth: Any) -> tuple[str, ...]:
 def text_to_score(solution_str: str, extra_info: Mapping[str, Any] | None) -> str:
     """The ReMA reasoning agent's final message when the rollout supplies it, else the whole response."""
     if extra_info:
-        final = extra_info.get(FINAL_ANSWER_KEY)
+        final = extra_info.get(FINAL_ANSWER_FIELD)
         if isinstance(final, str):
             return final
     return solution_str if isinstance(solution_str, str) else ""
@@ -103,7 +142,7 @@ def text_to_score(solution_str: str, extra_info: Mapping[str, Any] | None) -> st
 
 def finish_reason_of(extra_info: Mapping[str, Any] | None) -> str:
     """The episode's finish reason, or ``"n/a"`` when the sample has none (then nothing is masked)."""
-    reason = extra_info.get(FINISH_REASON_KEY) if extra_info else None
+    reason = extra_info.get(FINISH_REASON_FIELD) if extra_info else None
     if reason is None:
         return NO_FINISH_REASON
     return str(getattr(reason, "value", reason))
@@ -111,7 +150,7 @@ def finish_reason_of(extra_info: Mapping[str, Any] | None) -> str:
 
 def _reward_dict(verdict: VerifyResult, finish_reason: str, mask_unfinished_reward: bool) -> dict[str, Any]:
     acc = 1.0 if verdict.correct else 0.0
-    masked = mask_unfinished_reward and finish_reason not in (FINISH_NORMAL, NO_FINISH_REASON)
+    masked = mask_unfinished_reward and finish_reason not in (FinishReason.NORMAL.value, NO_FINISH_REASON)
     return {
         "score": 0.0 if masked else acc,
         "acc": acc,
@@ -126,34 +165,29 @@ def compute_score(
     solution_str: str = "",
     ground_truth: Any = None,
     extra_info: Mapping[str, Any] | None = None,
-    *,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
-    mask_unfinished_reward: bool = True,
-    num_procs: int | None = None,
-    **kwargs: Any,
+    **reward_kwargs: Any,
 ) -> dict[str, Any]:
     """veRL custom reward: binary math-verify correctness, 0 for unfinished ReMA episodes.
 
-    Returns ``score`` (the reward, masked), ``acc`` (correctness 0/1, unmasked), ``finish_reason``,
-    ``answer_extracted`` (bool) and ``verify_status`` ("ok", "timeout", "error" or "no_answer"), plus the
-    episode's dialogue metrics (``rema/...``) when the ReMA rollout supplies them: veRL averages every
-    numeric extra key per data source in validation, which makes them ``val-aux/<source>/rema/...``.
+    ``reward_kwargs``: see :class:`MathRewardKwargs`. Returns ``score`` (the reward, masked), ``acc`` (correctness
+    0/1, unmasked), ``finish_reason``, ``answer_extracted`` (bool) and ``verify_status`` ("ok", "timeout", "error"
+    or "no_answer"), plus the episode's dialogue metrics (``rema/...``) when the ReMA rollout supplies them: veRL
+    averages every numeric extra key per data source in validation, which makes them ``val-aux/<source>/rema/...``.
     """
-    if kwargs:
-        _warn_unknown_kwargs(kwargs)
-    mask = _as_bool(mask_unfinished_reward, "mask_unfinished_reward")
-    try:
-        timeout = float(timeout_s)
-    except (TypeError, ValueError):
-        raise ValueError(f"timeout_s must be a number of seconds, got {timeout_s!r}") from None
-    verdict = get_pool(num_procs).verify(gold_answers(ground_truth), text_to_score(solution_str, extra_info), timeout)
-    return {**_reward_dict(verdict, finish_reason_of(extra_info), mask), **dialogue_metrics_of(extra_info)}
+    settings = MathRewardKwargs.parse(reward_kwargs, strict=False)
+    verdict = get_pool(settings.num_procs).verify(
+        gold_answers(ground_truth), text_to_score(solution_str, extra_info), settings.timeout_s
+    )
+    return {
+        **_reward_dict(verdict, finish_reason_of(extra_info), settings.mask_unfinished_reward),
+        **dialogue_metrics_of(extra_info),
+    }
 
 
 def dialogue_metrics_of(extra_info: Mapping[str, Any] | None) -> dict[str, float | None]:
     """The rollout's per-episode ``rema_metrics`` (the same keys for every episode; None where undefined,
     which veRL's validation reducer skips)."""
-    metrics = (extra_info or {}).get(DIALOGUE_METRICS_KEY)
+    metrics = (extra_info or {}).get(METRICS_FIELD)
     if not isinstance(metrics, Mapping):
         return {}
     return {str(key): None if value is None else float(value) for key, value in metrics.items()}
@@ -163,10 +197,7 @@ def score_many(
     solution_strs: Sequence[str],
     ground_truths: Sequence[Any],
     extra_infos: Sequence[Mapping[str, Any] | None] | None = None,
-    *,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
-    mask_unfinished_reward: bool = True,
-    num_procs: int | None = None,
+    **reward_kwargs: Any,
 ) -> list[dict[str, Any]]:
     """:func:`compute_score` over a batch, in parallel over the verifier processes, in input order."""
     if len(solution_strs) != len(ground_truths):
@@ -176,13 +207,13 @@ def score_many(
         raise ValueError(f"{len(infos)} extra_infos for {len(solution_strs)} solutions")
     if not solution_strs:
         return []
-    pool = get_pool(num_procs)
+    settings = MathRewardKwargs.parse(reward_kwargs, strict=True)
+    pool = get_pool(settings.num_procs)
+    kwargs = {"timeout_s": settings.timeout_s, "mask_unfinished_reward": settings.mask_unfinished_reward}
     with ThreadPoolExecutor(max_workers=min(pool.num_procs, len(solution_strs))) as executor:
         return list(
             executor.map(
-                lambda s, g, e: compute_score(
-                    None, s, g, e, timeout_s=timeout_s, mask_unfinished_reward=mask_unfinished_reward
-                ),
+                lambda s, g, e: compute_score(None, s, g, e, **kwargs),
                 solution_strs,
                 ground_truths,
                 infos,

@@ -1,11 +1,10 @@
-"""ReMA rollout: the two-agent dialogue protocol and its veRL agent loop.
+"""The ReMA rollout: the ``rema`` agent loop (registered with veRL on import) and its pure protocol state.
 
-Importing this package registers the ``rema`` agent loop in veRL's agent-loop registry
-(``verl.experimental.agent_loop.agent_loop._agent_loop_registry``); :mod:`verl_rema.register` does so in
-every process through the ``verl.plugins`` entry point.
+``config.py`` is the ``rema.rollout`` block, ``dialogue.py`` the two-agent protocol as plain data, ``metrics.py``
+the per-episode dialogue metrics, ``rema_agent_loop.py`` the veRL agent loop that plays episodes on the rollout
+engine and builds token-exact training rows.
 """
 
-from verl_rema.rollout.dialogue import Dialogue, DialogueConfig, FinishReason, Role
-from verl_rema.rollout.rema_agent_loop import AGENT_NAME, ReMAAgentLoop, ReMAAgentLoopOutput
+from verl_rema.rollout.rema_agent_loop import AGENT_NAME, ReMAAgentLoop
 
-__all__ = ["AGENT_NAME", "Dialogue", "DialogueConfig", "FinishReason", "ReMAAgentLoop", "ReMAAgentLoopOutput", "Role"]
+__all__ = ["AGENT_NAME", "ReMAAgentLoop"]

@@ -3,7 +3,7 @@
 Free of veRL, tokenizers and engines so the protocol can be read and tested on its own; the agent loop
 (``rema_agent_loop.py``) wraps it with tokens, the rollout server and the training rows.
 
-Protocol (arXiv 2503.09501, ``notes/rema_spec.md`` §1):
+Protocol (arXiv 2503.09501 §3.2 and App. D.2; the reference run's code for the finish rules):
 - the meta-thinking agent (MTA, ``Role.META``) speaks first; a round is one MTA message and one reply of the
   reasoning agent (RA, ``Role.REASONING``); at most ``max_turns`` rounds;
 - each role has its own chat view: its own messages are ``assistant``, the other's are ``user``; the RA's
@@ -16,123 +16,12 @@ Protocol (arXiv 2503.09501, ``notes/rema_spec.md`` §1):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from enum import Enum
+from dataclasses import dataclass
 from typing import Any
 
-from verl_rema.prompts import PromptSet, load_prompt_set, render
-
-
-class Role(str, Enum):
-    """The two agents. The value is what the trainer sees in ``rema_role``."""
-
-    META = "meta"
-    REASONING = "reasoning"
-
-    @property
-    def other(self) -> Role:
-        return Role.REASONING if self is Role.META else Role.META
-
-
-class FinishReason(str, Enum):
-    """Why an episode ended; only ``normal`` episodes can earn reward (spec §1, §3)."""
-
-    NORMAL = "normal"  # the MTA wrote the finish token and the RA answered (or: no finish protocol, all rounds ran)
-    MAX_TURNS = "max_turns"  # max_turns rounds ran and the MTA never wrote the finish token
-    CONTEXT_OVERFLOW = "context_overflow"  # a role's chat reached its context cap before or during its turn
-    TRUNCATED = "truncated"  # a message hit the per-message token limit (with stop_when_truncated)
-
-
-FINISH_REASONS: tuple[str, ...] = tuple(reason.value for reason in FinishReason)
-
-# ---------------------------------------------------------------------------------------------------------------
-# Configuration (``rema.rollout`` in the trainer config)
-# ---------------------------------------------------------------------------------------------------------------
-
-CONFIG_DEFAULTS: dict[str, Any] = {
-    "max_turns": 30,
-    "max_tokens_per_message": 512,
-    "max_context_tokens": None,  # None: rollout.prompt_length + rollout.response_length
-    "stop_when_truncated": True,
-    "prompt_set": "multiturn",
-    "finish_token": "auto",  # "auto": the prompt set's; null or "": no finish protocol
-}
-
-
-@dataclass(frozen=True)
-class DialogueConfig:
-    """Protocol knobs, validated once. Per-role limits are resolved to one int per role."""
-
-    prompt_set: PromptSet
-    max_turns: int = 30
-    max_tokens_per_message: Mapping[Role, int] = field(default_factory=lambda: {Role.META: 512, Role.REASONING: 512})
-    max_context_tokens: Mapping[Role, int] = field(default_factory=lambda: {Role.META: 4096, Role.REASONING: 4096})
-    stop_when_truncated: bool = True
-    finish_token: str | None = None
-
-    @classmethod
-    def from_mapping(cls, raw: Mapping[str, Any] | None, *, default_context_tokens: int) -> DialogueConfig:
-        """Parse the ``rema.rollout`` block; unknown keys are errors so that typos do not pass silently."""
-        raw = dict(raw or {})
-        unknown = set(raw) - set(CONFIG_DEFAULTS)
-        if unknown:
-            raise ValueError(f"rema.rollout: unknown keys {sorted(unknown)}; allowed: {sorted(CONFIG_DEFAULTS)}")
-        values = {**CONFIG_DEFAULTS, **raw}
-        prompt_set = load_prompt_set(values["prompt_set"])
-
-        max_turns = _positive_int(values["max_turns"], "max_turns")
-        per_message = _per_role(values["max_tokens_per_message"], "max_tokens_per_message", default=None)
-        context = _per_role(values["max_context_tokens"], "max_context_tokens", default=default_context_tokens)
-        if not isinstance(values["stop_when_truncated"], bool):
-            raise ValueError(
-                f"rema.rollout.stop_when_truncated must be true/false, got {values['stop_when_truncated']!r}"
-            )
-
-        finish_token = values["finish_token"]
-        if finish_token == "auto":
-            finish_token = prompt_set.finish_token
-        elif finish_token is not None and not isinstance(finish_token, str):
-            raise ValueError(f"rema.rollout.finish_token must be a string, 'auto' or null, got {finish_token!r}")
-        finish_token = finish_token or None
-        if finish_token is not None and not prompt_set.has_meta:
-            raise ValueError(f"rema.rollout.finish_token={finish_token!r} needs a prompt set with a meta role")
-
-        return cls(
-            prompt_set=prompt_set,
-            max_turns=max_turns,
-            max_tokens_per_message=per_message,
-            max_context_tokens=context,
-            stop_when_truncated=values["stop_when_truncated"],
-            finish_token=finish_token,
-        )
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"rema.rollout.{name} must be a positive integer, got {value!r}")
-    return value
-
-
-def _per_role(value: Any, name: str, default: int | None) -> dict[Role, int]:
-    """An int for both roles, or ``{meta: int, reasoning: int}`` (a missing role takes ``default``)."""
-    if value is None:
-        if default is None:
-            raise ValueError(f"rema.rollout.{name} must be set")
-        value = default
-    if isinstance(value, Mapping):
-        unknown = set(value) - {role.value for role in Role}
-        if unknown:
-            raise ValueError(f"rema.rollout.{name}: unknown roles {sorted(unknown)}; use 'meta' and 'reasoning'")
-        resolved = {}
-        for role in Role:
-            role_value = value.get(role.value, default)
-            if role_value is None:
-                raise ValueError(f"rema.rollout.{name}.{role.value} must be set")
-            resolved[role] = _positive_int(role_value, f"{name}.{role.value}")
-        return resolved
-    number = _positive_int(value, name)
-    return {role: number for role in Role}
-
+from verl_rema.prompts import render
+from verl_rema.protocol import FinishReason, Role
+from verl_rema.rollout.config import ReMARolloutConfig
 
 # ---------------------------------------------------------------------------------------------------------------
 # The question of a dataset row
@@ -226,7 +115,7 @@ class Message:
 class Dialogue:
     """State of one episode: the messages so far, who speaks next, each role's chat view, the finish reason."""
 
-    def __init__(self, question: str, config: DialogueConfig):
+    def __init__(self, question: str, config: ReMARolloutConfig):
         if not _usable_text(question):
             raise ValueError(f"ReMA dialogue needs a non-empty question, got {question!r}")
         self.question = question
@@ -239,7 +128,7 @@ class Dialogue:
     @property
     def roles(self) -> tuple[Role, ...]:
         """Speaking order within a round."""
-        return (Role.META, Role.REASONING) if self.config.prompt_set.has_meta else (Role.REASONING,)
+        return self.config.roles
 
     @property
     def done(self) -> bool:
@@ -267,7 +156,7 @@ class Dialogue:
 
     def view(self, role: Role) -> list[dict[str, str]]:
         """The chat ``role`` sees: its system prompt, its first user message, then own = assistant, other = user."""
-        prompts = self.config.prompt_set
+        prompts = self.config.prompts
         if role is Role.META:
             if prompts.meta is None:
                 raise ValueError(f"prompt set {prompts.name!r} has no meta role")
@@ -305,7 +194,7 @@ class Dialogue:
         expected = self.next_role()
         if role is not expected:
             raise RuntimeError(f"protocol violation: {role.value} spoke but {expected.value} was due")
-        finish_token = self.config.finish_token
+        finish_token = self.config.finish
         finished = role is Role.META and finish_token is not None and finish_token in text
         if finished:
             text = text[: text.index(finish_token) + len(finish_token)]
@@ -324,7 +213,7 @@ class Dialogue:
         elif message.truncated and self.config.stop_when_truncated:
             self._end(FinishReason.TRUNCATED)
         elif role is Role.REASONING:
-            if not self.config.prompt_set.has_meta:
+            if not self.config.prompts.has_meta:
                 self._end(FinishReason.NORMAL)
             elif self._last(Role.META).finished:
                 self._end(FinishReason.NORMAL)
@@ -344,14 +233,4 @@ class Dialogue:
         self.finish_reason = reason
 
 
-__all__ = [
-    "CONFIG_DEFAULTS",
-    "FINISH_REASONS",
-    "Dialogue",
-    "DialogueConfig",
-    "FinishReason",
-    "Message",
-    "Role",
-    "describe_row",
-    "question_from_row",
-]
+__all__ = ["Dialogue", "Message", "describe_row", "question_from_row"]

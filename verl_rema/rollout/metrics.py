@@ -1,9 +1,9 @@
 """Per-episode dialogue metrics and collapse detectors for ReMA rollouts.
 
-The paper's multi-turn runs with short turns collapsed into the "Echo Trap" (spec §6): repetition inside a
-turn, agents echoing each other, or empty turns after a few rounds. These detectors make such collapse, and
+The paper's multi-turn runs with short turns collapsed into an "Echo Trap" (arXiv 2503.09501, multi-turn
+ablations): repetition inside a turn, agents echoing each other, or empty turns after a few rounds. These detectors make such collapse, and
 answer leakage by the MTA, visible step by step. Everything here is pure Python over the dialogue's messages;
-the agent loop stores one ``episode_metrics`` dict per episode (``extra_fields["rema_metrics"]``) and
+the agent loop stores one ``episode_metrics`` dict per episode (``protocol.METRICS_FIELD``) and
 ``aggregate_episode_metrics`` turns a batch of them into step metrics.
 
 Values are ``None`` when undefined (e.g. a role that never spoke): veRL's validation reducer skips None, and
@@ -16,7 +16,7 @@ import re
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import Protocol
 
-from verl_rema.rollout.dialogue import FINISH_REASONS, Role
+from verl_rema.protocol import FINISH_REASONS, METRICS_FIELD, Role, RowKey
 
 REPETITION_NGRAM = 4
 """n of the token n-grams used for within-turn repetition and cross-turn echo."""
@@ -144,15 +144,14 @@ def aggregate_row_metrics(
 ) -> dict[str, float]:
     """Step metrics from TransferQueue rows: one ``rema_metrics`` per episode, then ``aggregate_episode_metrics``.
 
-    ``keys`` are veRL v1 row keys ``{uid}_{session_id}_{index}``; an episode leaves one or two rows with the same
-    ``rema_metrics``, so averaging rows would count two-row episodes twice. Rows of other agent loops (no
-    ``rema_metrics``) are ignored.
+    ``keys`` are veRL v1 row keys: an episode leaves one row per role, each with the same metrics, so averaging rows
+    would count two-row episodes twice. Rows of other agent loops (no metrics field) are ignored.
     """
     per_session: dict[str, Mapping[str, float | None]] = {}
     for key, fields in zip(keys, extra_fields, strict=True):
-        metrics = (fields or {}).get("rema_metrics")
+        metrics = (fields or {}).get(METRICS_FIELD)
         if isinstance(metrics, Mapping):
-            per_session.setdefault(key.rsplit("_", 1)[0], metrics)
+            per_session.setdefault(RowKey.parse(key).episode, metrics)
     return aggregate_episode_metrics(per_session.values(), prefix=prefix)
 
 

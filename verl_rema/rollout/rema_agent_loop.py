@@ -13,24 +13,22 @@ Rows are built with veRL's Continuous Token helpers from the engine's token ids:
 decoded and re-encoded. Needs veRL's v1 trainer (``trainer.use_v1=true``), whose agent-loop worker accepts a
 list of outputs per episode.
 
-What reaches the trainer and the reward, per row:
-- ``extra_fields``: ``rema_role`` ("meta"/"reasoning"), ``rema_finish_reason``, ``rema_final_answer`` (the RA's
-  last message), ``rema_num_rounds``, ``rema_metrics`` (``metrics.episode_metrics``), ``min/max_global_steps``.
-  veRL's reward loop merges the last row's ``extra_fields`` into the reward function's ``extra_info``.
-- a top-level ``rema_role`` field (``ReMAAgentLoopOutput``): a TransferQueue column of its own in the v1 path.
+What reaches the trainer and the reward, per row: the fields of :mod:`verl_rema.protocol` (``extra_fields``,
+which veRL's reward loop merges into the reward function's ``extra_info`` for the scored last row, and a top-level
+role field, a TransferQueue column of its own), plus ``min/max_global_steps``.
 
-Configuration: the ``rema.rollout`` block of the trainer config (see ``dialogue.CONFIG_DEFAULTS``).
+Configuration: the ``rema.rollout`` block of the trainer config (:class:`~verl_rema.rollout.config.ReMARolloutConfig`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import uuid4
 
+import torch
 from omegaconf import DictConfig, OmegaConf
 from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopMetrics, AgentLoopOutput, register
 from verl.utils.profiler import simple_timer
@@ -39,25 +37,36 @@ from verl.utils.tokenizer.chat_template import apply_chat_template
 from verl.workers.rollout.llm_server import LLMServerClient
 from verl.workers.rollout.replica import TokenOutput
 
-from verl_rema.rollout.dialogue import Dialogue, DialogueConfig, Role, describe_row, question_from_row
+from verl_rema.losses.turns import assert_turn_layout
+from verl_rema.protocol import (
+    FINAL_ANSWER_FIELD,
+    FINISH_REASON_FIELD,
+    METRICS_FIELD,
+    NUM_ROUNDS_FIELD,
+    ROLE_FIELD,
+    Role,
+)
+from verl_rema.rollout.config import CONFIG_PATH, ReMARolloutConfig
+from verl_rema.rollout.dialogue import Dialogue, describe_row, question_from_row
 from verl_rema.rollout.metrics import episode_metrics
 
 logger = logging.getLogger(__name__)
 logger.setLevel(os.getenv("VERL_LOGGING_LEVEL", "WARN"))
 
 AGENT_NAME = "rema"
-CONFIG_PATH = "rema.rollout"
 
 
 class ReMAAgentLoopOutput(AgentLoopOutput):
-    """An AgentLoopOutput that also carries the speaking role as a top-level field.
+    """An AgentLoopOutput that also carries the speaking role as a top-level field (``protocol.ROLE_FIELD``).
 
     veRL's v1 worker stores ``output.as_dict()`` (the pydantic fields) as TransferQueue columns, whereas
-    ``extra_fields`` stays one nested column. A top-level ``rema_role`` can be fetched by name
-    (``tq.kv_batch_get(..., select_fields=["uid", "rema_role"])``) like ``uid``.
+    ``extra_fields`` stays one nested column. A top-level role can be fetched by name like ``uid``.
     """
 
     rema_role: str
+
+
+assert ROLE_FIELD in ReMAAgentLoopOutput.model_fields  # the column name is the contract's
 
 
 @dataclass
@@ -116,26 +125,30 @@ class ReMAAgentLoop(AgentLoopBase):
                 "the 'rema' agent loop returns one output per role and needs veRL's v1 trainer (trainer.use_v1=true)"
             )
         self.settings = self._read_settings(self.config)
+        self._context_caps = self._engine_caps(self.config, self.settings)
         eos = self.tokenizer.eos_token_id
         eos_ids = {eos} if isinstance(eos, int) else set(eos or [])
         self._turn_close_ids = _turn_closing_tokens(self.tokenizer, self.apply_chat_template_kwargs, eos_ids)
         # A reply ending with one of these stopped on its own; otherwise it ran out of budget or hit a stop string.
         self._end_of_turn_ids = eos_ids | set(self._turn_close_ids[-1:])
 
-    @classmethod
-    def _read_settings(cls, config: DictConfig) -> DialogueConfig:
+    @staticmethod
+    def _read_settings(config: DictConfig) -> ReMARolloutConfig:
+        """The ``rema.rollout`` block as its dataclass (the dataclass's defaults when the block is absent)."""
+        return ReMARolloutConfig.from_config(OmegaConf.select(config, CONFIG_PATH, default=None))
+
+    @staticmethod
+    def _engine_caps(config: DictConfig, settings: ReMARolloutConfig) -> dict[Role, int]:
+        """Each role's context cap, bounded by what the engine can see (its max_model_len): a larger cap would
+        let the engine cut replies silently. An uncapped role gets prompt_length + response_length."""
         rollout = config.actor_rollout_ref.rollout
-        default_context = int(rollout.prompt_length) + int(rollout.response_length)
-        raw = OmegaConf.select(config, CONFIG_PATH, default=None)
-        if isinstance(raw, DictConfig):
-            raw = OmegaConf.to_container(raw, resolve=True)
-        settings = DialogueConfig.from_mapping(raw, default_context_tokens=default_context)
+        default = int(rollout.prompt_length) + int(rollout.response_length)
         max_model_len = rollout.get("max_model_len")
-        if max_model_len:
-            # The engine cannot see further than max_model_len; a larger cap would let it cut replies silently.
-            capped = {role: min(cap, int(max_model_len)) for role, cap in settings.max_context_tokens.items()}
-            settings = dataclasses.replace(settings, max_context_tokens=capped)
-        return settings
+        caps = {}
+        for role in Role:
+            cap = settings.context_cap(role) or default
+            caps[role] = min(cap, int(max_model_len)) if max_model_len else cap
+        return caps
 
     def _server_for(self, role: Role) -> LLMServerClient:
         """The single point of the role -> model mapping. Parameter sharing: one server plays both roles."""
@@ -153,8 +166,8 @@ class ReMAAgentLoop(AgentLoopBase):
         while not dialogue.done:
             role = dialogue.next_role()
             track = await self._sync_view(role, dialogue, tracks, want_logprobs)
-            per_message = self.settings.max_tokens_per_message[role]
-            room = self.settings.max_context_tokens[role] - len(track.token_ids)
+            per_message = self.settings.message_tokens(role)
+            room = self._context_caps[role] - len(track.token_ids)
             if room < 1:
                 dialogue.overflow()
                 break
@@ -230,8 +243,8 @@ class ReMAAgentLoop(AgentLoopBase):
         row: str,
     ) -> TokenOutput:
         params = {**sampling_params, "max_tokens": budget}
-        if role is Role.META and self.settings.finish_token:
-            params["stop"] = [*(sampling_params.get("stop") or []), self.settings.finish_token]
+        if role is Role.META and self.settings.finish:
+            params["stop"] = [*(sampling_params.get("stop") or []), self.settings.finish]
         priority = _as_int(kwargs.get("priority")) or 0
         with simple_timer("generate_sequences", stats.timing):
             output: TokenOutput = await self._server_for(role).generate(
@@ -270,10 +283,10 @@ class ReMAAgentLoop(AgentLoopBase):
     ) -> list[AgentLoopOutput]:
         """One row per role that sampled at least one token, MTA first and RA last (the reward scores the last)."""
         shared = {
-            "rema_finish_reason": dialogue.finish_reason.value,
-            "rema_final_answer": dialogue.final_answer,
-            "rema_num_rounds": dialogue.rounds,
-            "rema_metrics": episode_metrics(dialogue.messages, dialogue.finish_reason.value),
+            FINISH_REASON_FIELD: dialogue.finish_reason.value,
+            FINAL_ANSWER_FIELD: dialogue.final_answer,
+            NUM_ROUNDS_FIELD: dialogue.rounds,
+            METRICS_FIELD: episode_metrics(dialogue.messages, dialogue.finish_reason.value),
             "min_global_steps": stats.min_global_steps,
             "max_global_steps": stats.max_global_steps,
         }
@@ -286,6 +299,8 @@ class ReMAAgentLoop(AgentLoopBase):
             if track is None or track.num_sampled == 0:
                 continue
             n = track.action_end - track.prompt_len
+            turns = sum(1 for message in dialogue.messages if message.role is role and message.token_ids)
+            assert_turn_layout(torch.tensor([track.mask[:n]]), [turns])
             rows.append(
                 self._output(
                     role,
@@ -318,7 +333,7 @@ class ReMAAgentLoop(AgentLoopBase):
         """
         role = dialogue.roles[0]
         track = tracks[role]
-        cap = self.settings.max_context_tokens[role]
+        cap = self._context_caps[role]
         ids = track.token_ids[: track.prompt_len][-max(cap, 2) :]
         logger.warning(
             "ReMA rollout: episode ended (%s) before any token was sampled; prompt of %d tokens, %s cap %d",
@@ -362,8 +377,8 @@ class ReMAAgentLoop(AgentLoopBase):
             response_logprobs=logprobs,
             num_turns=num_turns,
             metrics=metrics.model_copy(),
-            extra_fields={**shared, "rema_metrics": dict(shared["rema_metrics"]), "rema_role": role.value},
-            rema_role=role.value,
+            extra_fields={**shared, METRICS_FIELD: dict(shared[METRICS_FIELD]), ROLE_FIELD: role.value},
+            **{ROLE_FIELD: role.value},
         )
 
 
@@ -402,4 +417,4 @@ def _as_int(value: Any) -> int | None:
     return int(value)
 
 
-__all__ = ["AGENT_NAME", "CONFIG_PATH", "ReMAAgentLoop", "ReMAAgentLoopOutput", "RoleTrack"]
+__all__ = ["AGENT_NAME", "ReMAAgentLoop", "ReMAAgentLoopOutput", "RoleTrack"]

@@ -2,12 +2,12 @@
 
 1. Per-row roles for the advantage estimators. veRL's ``_compute_advantage`` fetches only
    ``uid`` (and tensors) from the TransferQueue and hands registered estimators ``index=uid``;
-   ReMA groups advantages per (prompt, role). :class:`ReMATrainer` fetches each row's
-   ``rema_role`` (written by the ReMA agent loop) and exposes it, for the duration of veRL's own
+   ReMA groups advantages per (prompt, role). :class:`ReMATrainer` fetches each row's role
+   (``protocol.ROLE_FIELD``, written by the ReMA agent loop) and exposes it, for the duration of veRL's own
    ``_compute_advantage``, through :mod:`verl_rema.advantages.row_roles`, which
    ``rema_grpo``/``softrank`` read. The rows' order is the batch keys' order on both sides.
 2. ReMA's dialogue metrics every training step. veRL's ``_compute_metrics`` reads a fixed list
-   of fields; the agent loop stores one ``rema_metrics`` dict per episode in ``extra_fields``,
+   of fields; the agent loop stores one metrics dict per episode in ``extra_fields``,
    aggregated here into ``training/rema/...`` (validation gets them from the reward's extra info).
 
 Everything else is veRL's ``PPOTrainerSync``, unchanged: the mode name ``rema_sync`` selects this
@@ -25,12 +25,12 @@ from omegaconf import open_dict
 from verl.trainer.ppo.v1 import PPOTrainerSync, register_trainer
 
 from verl_rema.advantages.row_roles import rows_with_roles
+from verl_rema.protocol import ROLE_FIELD
 from verl_rema.rollout.metrics import aggregate_row_metrics
 
 logger = logging.getLogger(__name__)
 
 TRAINER_MODE = "rema_sync"
-ROLE_FIELD = "rema_role"
 
 VERL_MODE = "sync"
 

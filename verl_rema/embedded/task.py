@@ -71,12 +71,26 @@ def to_rl_rows(problems: list[Problem], split: str) -> list[dict]:
     ]
 
 
+PROTOCOL_TEXT = ("Question:\n", "\n\nInstruction:\n", "[FINISH]", "\\boxed{}")
+
+
+def prompt_texts() -> list[str]:
+    """Every shipped role prompt (system and first-user template), so the tokenizer encodes them compactly."""
+    from verl_rema.prompts import available_prompt_sets, load_prompt_set
+
+    texts = []
+    for name in available_prompt_sets():
+        prompts = load_prompt_set(name)
+        for role in (prompts.meta, prompts.reasoning):
+            if role is not None:
+                texts += [role.system, role.first_user]
+    return texts
+
+
 def tokenizer_corpus(seed: int, n: int = 4000) -> list[str]:
     """Text the tokenizer is trained on: questions, worked solutions and ReMA's role vocabulary."""
-    from verl_rema.toy.role_text import ROLE_TEXT
-
     rng = random.Random(seed)
-    corpus = list(ROLE_TEXT)
+    corpus = [*PROTOCOL_TEXT, *prompt_texts()]
     for _ in range(n):
         problem = sample_problem(rng)
         corpus += [problem.question, problem.solution]
