@@ -151,3 +151,28 @@ def test_unknown_prompt_set_name():
         load_prompt_set("multi_turn")
     with pytest.raises(TypeError):
         load_prompt_set(42)
+
+
+def test_row_fields_are_extra_placeholders_filled_from_the_dataset_row():
+    from verl_rema.rollout.config import ReMARolloutConfig
+    from verl_rema.rollout.dialogue import Dialogue, row_fields_of
+
+    spec = {
+        "base": "singleturn",
+        "row_fields": ["response_a", "response_b"],
+        "reasoning": {"first_user": "[Q] {question} [A] {response_a} [B] {response_b} [Plan] {instruction} {other}"},
+    }
+    prompts = load_prompt_set(spec)
+    assert prompts.row_fields == ("response_a", "response_b")
+    row = {"question": "Which?", "response_a": "yes {instruction}", "extra_info": {"response_b": "no"}}
+    fields = row_fields_of(row, prompts.row_fields)  # a column, else an extra_info entry
+    assert fields == {"response_a": "yes {instruction}", "response_b": "no"}
+    dialogue = Dialogue("Which?", ReMARolloutConfig(prompt_set=prompts), fields)
+    dialogue.record(dialogue.next_role(), "compare them")
+    ra_first = dialogue.view(dialogue.next_role())[1]["content"]
+    # one pass: a value that contains a placeholder is not filled again; undeclared {other} stays literal
+    assert ra_first == "[Q] Which? [A] yes {instruction} [B] no [Plan] compare them {other}"
+    with pytest.raises(ValueError, match="no text field 'response_b'"):
+        row_fields_of({"question": "Which?", "response_a": "x"}, prompts.row_fields)
+    with pytest.raises(ValueError, match="row_fields must be identifiers"):
+        load_prompt_set({**spec, "row_fields": ["question"]})

@@ -6,6 +6,10 @@ The two roles share one model and are told apart only by these prompts, so a set
 system prompts. A set without a ``meta`` role is a single-agent baseline (e.g. ``cot``): the reasoning
 agent (RA) answers the question once.
 
+Templates use ``{question}`` (the dataset row's question) and, in the RA's first message, ``{instruction}`` (the
+MTA's first message). A set may also declare ``row_fields``: further placeholders filled from the dataset row
+(its column, else its ``extra_info`` entry of that name), e.g. the two responses of the LLM-as-a-judge task.
+
 Shipped sets (``verl_rema/prompts/sets/*.yaml``): ``multiturn``, ``singleturn`` and ``cot``, with the
 exact strings of the paper. ``load_prompt_set`` also accepts a path to a YAML file of the same shape, or a
 mapping (e.g. an inline Hydra block); a mapping may name a ``base`` set and override only some fields::
@@ -35,9 +39,9 @@ META, REASONING = Role.META.value, Role.REASONING.value  # the role keys of a pr
 
 SETS_DIR = Path(__file__).resolve().parent / "sets"
 PLACEHOLDERS = ("question", "instruction")
-_PLACEHOLDER_RE = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
 _ROLE_KEYS = ("system", "first_user")
-_TOP_KEYS = (*ROLES, "finish_token")
+_TOP_KEYS = (*ROLES, "finish_token", "row_fields")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -56,14 +60,20 @@ class PromptSet:
     reasoning: RolePrompt
     meta: RolePrompt | None = None
     finish_token: str | None = None
+    row_fields: tuple[str, ...] = ()  # extra placeholders, filled from the dataset row
 
     @property
     def has_meta(self) -> bool:
         return self.meta is not None
 
 
-def render(template: str, **values: str) -> str:
-    """Fill ``{question}`` / ``{instruction}`` in one pass.
+@functools.lru_cache(maxsize=64)
+def _placeholder_re(names: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile(r"\{(" + "|".join(map(re.escape, names)) + r")\}")
+
+
+def render(template: str, row_fields: tuple[str, ...] = (), **values: str) -> str:
+    """Fill ``{question}``, ``{instruction}`` and the set's ``row_fields`` in one pass.
 
     Not ``str.format``: templates and questions are full of LaTeX braces (``\\boxed{}``, ``\\frac{1}{2}``),
     and a value that happens to contain ``{instruction}`` must not be substituted again.
@@ -75,7 +85,7 @@ def render(template: str, **values: str) -> str:
             raise KeyError(f"prompt template needs {{{name}}} but no value was given: {template!r}")
         return values[name]
 
-    return _PLACEHOLDER_RE.sub(fill, template)
+    return _placeholder_re((*PLACEHOLDERS, *row_fields)).sub(fill, template)
 
 
 def available_prompt_sets() -> list[str]:
@@ -118,7 +128,13 @@ def prompt_set_from_mapping(raw: Mapping[str, Any], name: str) -> PromptSet:
     finish_token = raw.get("finish_token")
     if finish_token is not None and not (isinstance(finish_token, str) and finish_token.strip()):
         raise ValueError(f"prompt set {name!r}: finish_token must be a non-empty string or null, got {finish_token!r}")
-    prompt_set = PromptSet(name=name, reasoning=reasoning, meta=meta, finish_token=finish_token or None)
+    row_fields = tuple(raw.get("row_fields") or ())
+    bad = [f for f in row_fields if not isinstance(f, str) or not _IDENTIFIER.fullmatch(f) or f in PLACEHOLDERS]
+    if bad:
+        raise ValueError(f"prompt set {name!r}: row_fields must be identifiers other than {PLACEHOLDERS}, got {bad}")
+    prompt_set = PromptSet(
+        name=name, reasoning=reasoning, meta=meta, finish_token=finish_token or None, row_fields=row_fields
+    )
     _validate(prompt_set)
     return prompt_set
 
@@ -164,6 +180,7 @@ def _override(base: PromptSet, raw: dict[str, Any]) -> PromptSet:
     """Apply a partial mapping on top of a shipped set (role fields merge key by key)."""
     merged: dict[str, Any] = {
         "finish_token": base.finish_token,
+        "row_fields": list(base.row_fields),
         REASONING: {"system": base.reasoning.system, "first_user": base.reasoning.first_user},
         META: None if base.meta is None else {"system": base.meta.system, "first_user": base.meta.first_user},
     }

@@ -57,6 +57,24 @@ def question_from_row(row: Mapping[str, Any]) -> str:
     )
 
 
+def row_fields_of(row: Mapping[str, Any], names: Sequence[str]) -> dict[str, str]:
+    """The prompt set's extra placeholders from a dataset row: its column of that name, else its ``extra_info``
+    entry. Raises ValueError naming the row and the field when one is missing or not text."""
+    extra = row.get("extra_info")
+    values = {}
+    for name in names:
+        value = row.get(name)
+        if value is None and isinstance(extra, Mapping):
+            value = extra.get(name)
+        if not isinstance(value, str):
+            raise ValueError(
+                f"ReMA rollout: {describe_row(row)} has no text field {name!r} (a column or an extra_info entry), "
+                f"which the prompt set's templates use; got {value!r:.80}"
+            )
+        values[name] = value
+    return values
+
+
 def _usable_text(value: Any) -> bool:
     return isinstance(value, str) and bool(value.strip())
 
@@ -115,11 +133,12 @@ class Message:
 class Dialogue:
     """State of one episode: the messages so far, who speaks next, each role's chat view, the finish reason."""
 
-    def __init__(self, question: str, config: ReMARolloutConfig):
+    def __init__(self, question: str, config: ReMARolloutConfig, fields: Mapping[str, str] | None = None):
         if not _usable_text(question):
             raise ValueError(f"ReMA dialogue needs a non-empty question, got {question!r}")
         self.question = question
         self.config = config
+        self.fields = dict(fields or {})  # the prompt set's row_fields, filled from the dataset row
         self.messages: list[Message] = []
         self.finish_reason: FinishReason | None = None
 
@@ -160,20 +179,23 @@ class Dialogue:
         if role is Role.META:
             if prompts.meta is None:
                 raise ValueError(f"prompt set {prompts.name!r} has no meta role")
-            first_user = render(prompts.meta.first_user, question=self.question)
+            first_user = self._render(prompts.meta.first_user)
             system, history = prompts.meta.system, self.messages
         elif prompts.has_meta:
             if not self.messages:
                 raise RuntimeError("the RA's view starts with the MTA's first message, which does not exist yet")
-            first_user = render(prompts.reasoning.first_user, question=self.question, instruction=self.messages[0].text)
+            first_user = self._render(prompts.reasoning.first_user, instruction=self.messages[0].text)
             system, history = prompts.reasoning.system, self.messages[1:]
         else:
-            first_user = render(prompts.reasoning.first_user, question=self.question)
+            first_user = self._render(prompts.reasoning.first_user)
             system, history = prompts.reasoning.system, self.messages
         chat = [{"role": "system", "content": system}, {"role": "user", "content": first_user}]
         for message in history:
             chat.append({"role": "assistant" if message.role is role else "user", "content": message.text})
         return chat
+
+    def _render(self, template: str, **values: str) -> str:
+        return render(template, self.config.prompts.row_fields, question=self.question, **self.fields, **values)
 
     # -- advancing it --------------------------------------------------------------------------------------------
 
@@ -233,4 +255,4 @@ class Dialogue:
         self.finish_reason = reason
 
 
-__all__ = ["Dialogue", "Message", "describe_row", "question_from_row"]
+__all__ = ["Dialogue", "Message", "describe_row", "question_from_row", "row_fields_of"]

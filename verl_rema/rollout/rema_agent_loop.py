@@ -47,7 +47,7 @@ from verl_rema.protocol import (
     Role,
 )
 from verl_rema.rollout.config import CONFIG_PATH, ReMARolloutConfig
-from verl_rema.rollout.dialogue import Dialogue, describe_row, question_from_row
+from verl_rema.rollout.dialogue import Dialogue, describe_row, question_from_row, row_fields_of
 from verl_rema.rollout.metrics import episode_metrics
 
 logger = logging.getLogger(__name__)
@@ -158,7 +158,8 @@ class ReMAAgentLoop(AgentLoopBase):
 
     async def run(self, sampling_params: dict[str, Any], **kwargs: Any) -> list[AgentLoopOutput]:
         row = describe_row(kwargs)
-        dialogue = Dialogue(question_from_row(kwargs), self.settings)
+        fields = row_fields_of(kwargs, self.settings.prompts.row_fields)
+        dialogue = Dialogue(question_from_row(kwargs), self.settings, fields)
         want_logprobs = bool(sampling_params.get("logprobs"))
         stats = EpisodeStats()
         tracks: dict[Role, RoleTrack] = {}
