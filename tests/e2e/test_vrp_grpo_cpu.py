@@ -98,6 +98,36 @@ def test_losses_are_finite_and_gradients_flow(runs):
         assert metrics["actor/grad_norm"] > 0
 
 
+def _optimizer_steps(ckpt: Path, step: int) -> int:
+    """AdamW's own step counter in the checkpoint: how many optimiser steps really ran."""
+    state = torch.load(ckpt / f"global_step_{step}" / "actor" / "optim_world_size_1_rank_0.pt", weights_only=False)
+    found = []
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "step":
+                    found.append(int(value.item() if hasattr(value, "item") else value))
+                else:
+                    walk(value)
+
+    walk(state)
+    assert found, "no optimiser step counter in the checkpoint"
+    return max(found)
+
+
+def test_one_optimiser_step_per_training_step(runs):
+    """The CoT baseline's mini-batch is its whole batch on the CPU preset: 1 step per training step, logged by the
+    trainer and counted by the optimiser itself."""
+    first: Run = runs["first"]
+    assert "synthetic padding" not in first.log
+    for step in first.steps():
+        assert first.at(step)["training/rema/optimizer_steps"] == 1
+        assert first.at(step)["training/rema/padding_rows"] == 0
+    assert _optimizer_steps(runs["ckpt"], 1) == 1 and _optimizer_steps(runs["ckpt"], 2) == 2
+    assert _optimizer_steps(runs["ckpt"], 3) == 3  # the resumed run continued the optimiser's count
+
+
 def test_actor_weights_changed(runs):
     from safetensors.torch import load_file
 

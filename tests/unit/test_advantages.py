@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import statistics
 from typing import Any
@@ -15,7 +16,7 @@ from verl.trainer.ppo.core_algos import get_adv_estimator_fn
 
 from verl_rema.advantages import compute_rema_grpo_advantage, compute_softrank_advantage
 from verl_rema.advantages.row_roles import rows_with_roles
-from verl_rema.advantages.softrank import softrank_scores
+from verl_rema.advantages.softrank import soft_ranks, softrank_scores
 
 
 def grpo(rewards, mask, uids, roles=None, **kw):
@@ -141,20 +142,26 @@ def test_through_verl_compute_advantage() -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# softrank
+# softrank (a reconstruction: see verl_rema/advantages/softrank.py)
 # ---------------------------------------------------------------------------------------------------------------
-def reference_softrank(scores: list[float], keys: list[Any], temperature: float = 1.0, offset: float = 0.375):
-    """Python loops and statistics.NormalDist: an independent implementation of the documented formula."""
+def reference_softrank(scores: list[float], keys: list[Any], temperature: float = 0.8, offset: float = 0.5):
+    """Python loops, math.exp and statistics.NormalDist: an independent implementation of the documented formula."""
     normal = statistics.NormalDist()
+
+    def sigmoid(x: float) -> float:
+        if temperature == 0:
+            return 1.0 if x > 0 else 0.5 if x == 0 else 0.0
+        return 1 / (1 + math.exp(-x / temperature))
+
     z = []
     for i, key in enumerate(keys):
         group = [s for s, k in zip(scores, keys, strict=True) if k == key]
-        rank = sum(1 for s in group if s < scores[i]) + (sum(1 for s in group if s == scores[i]) + 1) / 2
-        z.append(normal.inv_cdf((rank - offset) / (len(group) + 1 - 2 * offset)))
+        rho = sum(sigmoid(scores[i] - s) for s in group)
+        z.append(normal.inv_cdf((rho + 0.5 - offset) / (len(group) + 1 - 2 * offset)))
     out = []
     for i, key in enumerate(keys):
         members = [z[j] for j, k in enumerate(keys) if k == key]
-        out.append((z[i] - sum(members) / len(members)) / temperature)
+        out.append(z[i] - sum(members) / len(members))
     return out
 
 
@@ -165,16 +172,32 @@ def softrank(rewards, mask, uids, roles, **kw) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("binary", [False, True])
-def test_softrank_matches_reference(binary: bool) -> None:
+@pytest.mark.parametrize("temperature", [0.0, 0.3, 0.8, 5.0])
+def test_softrank_matches_reference(binary: bool, temperature: float) -> None:
     rewards, mask, uids, roles, scores = batch(5, binary=binary)
-    expected = reference_softrank(scores, list(zip(uids, roles, strict=True)))
-    torch.testing.assert_close(softrank(rewards, mask, uids, roles), torch.tensor(expected, dtype=torch.float64))
+    expected = reference_softrank(scores, list(zip(uids, roles, strict=True)), temperature=temperature)
+    got = softrank(rewards.double(), mask, uids, roles, temperature=temperature)
+    torch.testing.assert_close(got, torch.tensor(expected, dtype=torch.float64))
 
 
-def test_softrank_two_rewards_known_value() -> None:
-    z = statistics.NormalDist().inv_cdf((2 - 0.375) / (3 - 0.75))  # Blom position of the larger of two
-    adv = softrank_scores(torch.tensor([0.1, 7.0]), torch.tensor([0, 0]), temperature=1.0, offset=0.375)
-    torch.testing.assert_close(adv, torch.tensor([-z, z], dtype=torch.float64))
+def test_softrank_hard_limit_is_mid_rank_quantiles() -> None:
+    """tau -> 0: the soft rank is the hard mid-rank (rank - 1/2, ties averaged), u = Hazen's position."""
+    scores = torch.tensor([0.3, 2.0, -1.0, 0.3, 7.0], dtype=torch.float64)
+    mid_ranks = torch.tensor([2.0, 3.5, 0.5, 2.0, 4.5], dtype=torch.float64)  # ranks 2.5, 4, 1, 2.5, 5 minus 1/2
+    torch.testing.assert_close(soft_ranks(scores, 0.0), mid_ranks)
+    torch.testing.assert_close(soft_ranks(scores, 1e-4), mid_ranks)  # the limit is continuous
+    z = torch.special.ndtri(mid_ranks / 5)
+    got = softrank_scores(scores, torch.zeros(5, dtype=torch.long), temperature=1e-4, offset=0.5)
+    torch.testing.assert_close(got, z - z.mean())
+
+
+def test_softrank_lower_temperature_means_more_contrast() -> None:
+    """Binary rewards: tau acts on the ranks, so it changes the advantages' spread (a scale on the advantages
+    would be undone by Adam and the clip)."""
+    scores = torch.tensor([1.0, 0.0, 0.0, 1.0, 0.0, 0.0], dtype=torch.float64)
+    groups = torch.zeros(6, dtype=torch.long)
+    spreads = [float(softrank_scores(scores, groups, tau, 0.5).abs().max()) for tau in (0.0, 0.3, 1.0, 3.0)]
+    assert spreads == sorted(spreads, reverse=True) and spreads[0] > 2 * spreads[-1]
 
 
 def group_rows(uids, roles) -> dict[Any, list[int]]:
@@ -202,16 +225,16 @@ def test_softrank_zero_mean_order_and_ties() -> None:
     "transform",
     [lambda x: 3 * x + 7, lambda x: x**3 + x, torch.exp, lambda x: torch.atan(x) * 0.01 - 5, lambda x: -1 / (10 + x)],
 )
-def test_softrank_invariant_to_monotone_transforms(transform) -> None:
+def test_softrank_invariant_to_monotone_transforms_in_the_hard_limit(transform) -> None:
     rewards, mask, uids, roles, _ = batch(7)
     rewards = rewards.double()
-    base = softrank(rewards, mask, uids, roles)
+    base = softrank(rewards, mask, uids, roles, temperature=0.0)
     end = (mask.cumsum(-1) == mask.sum(-1, keepdim=True)) & (mask > 0)  # last action token: where the reward is
     scores = rewards.sum(-1)
     moved = torch.zeros_like(rewards)
     moved[end] = transform(scores)
     assert not torch.allclose(moved.sum(-1), scores)
-    torch.testing.assert_close(softrank(moved, mask, uids, roles), base, rtol=0, atol=1e-12)
+    torch.testing.assert_close(softrank(moved, mask, uids, roles, temperature=0.0), base, rtol=0, atol=1e-12)
 
 
 def test_softrank_degenerate_groups() -> None:
@@ -227,19 +250,17 @@ def test_softrank_degenerate_groups() -> None:
     assert (adv == 0).all()
 
 
-def test_softrank_config_keys_and_temperature() -> None:
+def test_softrank_config_keys() -> None:
     rewards, mask, uids, roles, scores = batch(8)
     keys = list(zip(uids, roles, strict=True))
     # veRL hands registered estimators the `algorithm` DictConfig; extra keys arrive via +algorithm.softrank_*
-    cfg = OmegaConf.create({"adv_estimator": "softrank", "softrank_temperature": 2.0, "softrank_offset": 0.5})
+    cfg = OmegaConf.create({"adv_estimator": "softrank", "softrank_temperature": 2.0, "softrank_offset": 0.375})
     got = softrank(rewards, mask, uids, roles, config=cfg)
-    expected = reference_softrank(scores, keys, temperature=2.0, offset=0.5)
-    torch.testing.assert_close(got, torch.tensor(expected, dtype=torch.float64))
+    expected = reference_softrank(scores, keys, temperature=2.0, offset=0.375)
+    torch.testing.assert_close(got, torch.tensor(expected, dtype=torch.float64), rtol=1e-5, atol=1e-6)
     default = softrank(rewards, mask, uids, roles, config=AlgoConfig())  # dataclass without the keys: defaults
     torch.testing.assert_close(default, torch.tensor(reference_softrank(scores, keys), dtype=torch.float64))
-    explicit = softrank(rewards, mask, uids, roles, config=cfg, temperature=0.5, offset=0.375)
-    torch.testing.assert_close(explicit, 2 * default)
-    with pytest.raises(ValueError):
-        softrank(rewards, mask, uids, roles, temperature=0.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="softrank_temperature must be >= 0"):
+        softrank(rewards, mask, uids, roles, temperature=-1.0)
+    with pytest.raises(ValueError, match="softrank_offset"):
         softrank(rewards, mask, uids, roles, offset=0.7)

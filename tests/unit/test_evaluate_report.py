@@ -293,6 +293,7 @@ def test_writers(tmp_path):
     assert results["subsets"][0]["verl_accuracy"] == 0.75 and results["subsets"][1]["verl_accuracy"] is None
     text = (out / "results.md").read_text()
     assert "| MATH500 | 2 | 4 | 75.0 |" in text and "**average**" in text
+    assert "| masked % |" in text  # the reward as trained on, beside the unmasked accuracy
     assert "aime24: 1 of 30 questions were evaluated." in text
     assert "aime24: 1 samples missing from the dump, counted as wrong." in text
     assert "MTA repetition" in text and "finish max_turns %" in text

@@ -1,212 +1,40 @@
-"""The `rema` agent loop against a scripted engine: turn order, views, finish reasons, token-exact rows.
-
-No model and no download: a byte-level BPE tokenizer is trained here on a few sentences, and a fake
-server manager with veRL's ``generate`` signature replies from a script (deterministic token ids and
-log-probs), emulating vLLM's stop-string, eos and max_tokens behaviour.
-"""
+"""The `rema` agent loop against a scripted engine (tests/unit/rollout_harness.py): turn order, views, finish
+reasons, token-exact rows, bad input, and veRL's v1 post-processing of the rows."""
 
 from __future__ import annotations
 
 import asyncio
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pytest
 from hydra.errors import InstantiationException
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import PreTrainedTokenizerFast
-from verl.workers.rollout.replica import TokenOutput
 
-import verl_rema.rollout  # noqa: F401  (registers the agent loop)
+from tests.unit.rollout_harness import (
+    QUESTION,
+    ROW,
+    SAMPLING,
+    TEMPLATES,
+    Reply,
+    ScriptedEngine,
+    assert_token_exact,
+    decoded,
+    episode,
+    make_loop,
+    make_tokenizer,
+    user_turn,
+)
 from verl_rema.prompts import load_prompt_set
 from verl_rema.protocol import FinishReason, Role
 from verl_rema.rollout.config import ReMARolloutConfig
 from verl_rema.rollout.dialogue import Dialogue
 from verl_rema.rollout.standalone import make_agent_loop, trainer_config
 
-CHAT_TEMPLATE = (
-    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + "
-    "'\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
-QUESTION = "What is the smaller root of x^2 - 5x + 6 = 0? Use \\frac{a}{b} if needed."
-ROW = {
-    "question": QUESTION,
-    "index": 7,
-    "uid": "uid-7",
-    "data_source": "unit",
-    "raw_prompt": [{"role": "user", "content": QUESTION + " Let's think step by step."}],
-    "global_steps": 3,
-}
-SAMPLING = {"temperature": 1.0, "top_p": 1.0, "top_k": -1, "repetition_penalty": 1.0, "logprobs": True}
-
 
 @pytest.fixture(scope="module")
-def tokenizer() -> PreTrainedTokenizerFast:
-    corpus = [
-        "Let us factor the quadratic first. Then check the roots.",
-        "The roots are 2 and 3, so the smaller root is 2.",
-        "So the answer is \\boxed{2}. [FINISH]",
-        "Question: Instruction: What is the smaller root?",
-        *(text for name in ("multiturn", "singleturn", "cot") for text in _prompt_texts(name)),
-    ]
-    bpe = Tokenizer(models.BPE(unk_token=None))
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=700,
-        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    bpe.train_from_iterator(corpus, trainer)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>", chat_template=CHAT_TEMPLATE
-    )
-
-
-def _prompt_texts(name: str) -> list[str]:
-    prompts = load_prompt_set(name)
-    roles = [prompts.reasoning] + ([prompts.meta] if prompts.meta else [])
-    return [text for role in roles for text in (role.system, role.first_user)]
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# A scripted engine with veRL's LLMServerClient.generate signature
-# ---------------------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Reply:
-    text: str = ""
-    eos: bool = True  # stop normally (append the eos token)
-    tokens: list[int] | None = None  # explicit sampled ids instead of encoding `text` (e.g. [] for nothing)
-    stop_reason: str = "completed"
-
-
-@dataclass
-class Call:
-    role: str
-    prompt_ids: list[int]
-    token_ids: list[int]
-    log_probs: list[float]
-    sampling_params: dict[str, Any]
-
-
-class ScriptedEngine:
-    """Replies from a per-role script. The role is recognised from the system prompt only, as the model would.
-
-    A plain class, not a dataclass: hydra.utils.instantiate would turn a dataclass argument into a config.
-    """
-
-    def __init__(self, tokenizer: Any, system_prompts: dict[str, str], script: dict[str, list[Reply | str]]):
-        self.tokenizer = tokenizer
-        self.system_prompts = system_prompts
-        self.script = script
-        self.calls: list[Call] = []
-
-    async def generate(
-        self,
-        request_id: str,
-        *,
-        prompt_ids: list[int],
-        sampling_params: dict[str, Any],
-        image_data: Any = None,
-        video_data: Any = None,
-        audio_data: Any = None,
-        mm_processor_kwargs: Any = None,
-        **kwargs: Any,
-    ) -> TokenOutput:
-        text = self.tokenizer.decode(prompt_ids, skip_special_tokens=False)
-        roles = [r for r, s in self.system_prompts.items() if text.startswith(f"<|im_start|>system\n{s}<|im_end|>")]
-        assert len(roles) == 1, f"cannot tell the role from the prompt: {text[:120]!r}"
-        role = roles[0]
-        reply = self.script[role].pop(0)
-        reply = Reply(reply) if isinstance(reply, str) else reply
-        ids = list(reply.tokens) if reply.tokens is not None else self.tokenizer.encode(reply.text)
-        stopped = False
-        for stop in sampling_params.get("stop") or []:  # vLLM: cut after the token that completes a stop string
-            hit = next((k for k in range(1, len(ids) + 1) if stop in self.tokenizer.decode(ids[:k])), None)
-            if hit is not None:
-                ids, stopped = ids[:hit], True
-        if reply.eos and reply.tokens is None and not stopped:
-            ids.append(self.tokenizer.eos_token_id)
-        ids = ids[: sampling_params["max_tokens"]]
-        log_probs = [-(len(self.calls) + 1) - (j + 1) / 1000 for j in range(len(ids))]  # unique per position
-        self.calls.append(Call(role, list(prompt_ids), ids, log_probs, dict(sampling_params)))
-        return TokenOutput(
-            token_ids=ids,
-            log_probs=log_probs if sampling_params.get("logprobs") else None,
-            stop_reason=reply.stop_reason,
-            num_preempted=0,
-            extra_fields={"global_steps": 5, "min_global_steps": 5, "max_global_steps": 5},
-        )
-
-    def roles(self) -> list[str]:
-        return [call.role for call in self.calls]
-
-    def of(self, role: str) -> list[Call]:
-        return [call for call in self.calls if call.role == role]
-
-
-def make_loop(tokenizer, engine, hf_model_type: str | None = None, use_v1: bool = True, **rema_rollout: Any):
-    """Instantiate the loop exactly as veRL's AgentLoopWorker does: registry entry + hydra.utils.instantiate."""
-    return make_agent_loop(trainer_config(rema_rollout, use_v1=use_v1), engine, tokenizer, hf_model_type)
-
-
-def episode(
-    tokenizer,
-    script: dict[str, list[Reply | str]],
-    *,
-    row: dict[str, Any] | None = None,
-    sampling: dict[str, Any] | None = None,
-    hf_model_type: str | None = None,
-    **rema_rollout: Any,
-):
-    prompts = load_prompt_set(rema_rollout.get("prompt_set", "multiturn"))
-    systems = {"reasoning": prompts.reasoning.system, **({"meta": prompts.meta.system} if prompts.meta else {})}
-    engine = ScriptedEngine(tokenizer, systems, {role: list(replies) for role, replies in script.items()})
-
-    async def play():
-        loop = make_loop(tokenizer, engine, hf_model_type=hf_model_type, **rema_rollout)
-        return await loop.run(dict(sampling or SAMPLING), **(row or ROW))
-
-    outputs = asyncio.run(play())
-    return outputs, engine
-
-
-def assert_token_exact(row, calls: list[Call], logprobs: bool = True) -> None:
-    """Mask 1 exactly on the tokens this role sampled, in order, each generate call's prompt being the row's prefix."""
-    full = row.prompt_ids + row.response_ids
-    n_prompt = len(row.prompt_ids)
-    mask = [0] * len(row.response_ids)
-    lps = [0.0] * len(row.response_ids)
-    assert calls and len(calls[0].prompt_ids) == n_prompt, "the row's prompt is exactly the first generate prompt"
-    end = n_prompt
-    for call in calls:
-        start = len(call.prompt_ids)
-        assert start >= end, "calls are in order and do not overlap"
-        assert full[:start] == call.prompt_ids, "the engine saw exactly the row's prefix"
-        assert full[start : start + len(call.token_ids)] == call.token_ids, "sampled ids are in the row unchanged"
-        for j, lp in enumerate(call.log_probs):
-            mask[start - n_prompt + j] = 1
-            lps[start - n_prompt + j] = lp
-        end = start + len(call.token_ids)
-    assert end == len(full), "the row ends right after the role's last sampled token"
-    assert row.response_mask == mask
-    if logprobs:
-        assert row.response_logprobs == lps
-    else:
-        assert row.response_logprobs is None
-
-
-def decoded(tokenizer, row) -> str:
-    return tokenizer.decode(row.prompt_ids + row.response_ids, skip_special_tokens=False)
-
-
-def user_turn(text: str) -> str:
-    return f"<|im_start|>user\n{text}<|im_end|>"
+def tokenizer():
+    return make_tokenizer(TEMPLATES["chatml"])
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -227,10 +55,12 @@ def test_multiturn_episode_turns_views_and_rows(tokenizer, hf_model_type):
     )
     prompts = load_prompt_set("multiturn")
 
-    # Turn order and the finish stop string: MTA first, alternating; [FINISH] is a stop string for MTA turns only.
+    # Turn order and the stops: MTA first, alternating; [FINISH] is a stop string and the template's end-of-turn
+    # token a stop token id, for every message of both roles.
     assert engine.roles() == ["meta", "reasoning", "meta", "reasoning"]
-    assert all(call.sampling_params["stop"] == ["[FINISH]"] for call in engine.of("meta"))
-    assert all("stop" not in call.sampling_params for call in engine.of("reasoning"))
+    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    assert all(call.sampling_params["stop"] == ["[FINISH]"] for call in engine.calls)
+    assert all(call.sampling_params["stop_token_ids"] == [im_end] for call in engine.calls)
     assert all(call.sampling_params["max_tokens"] == 512 for call in engine.calls)
 
     # One row per role, RA last (the reward loop scores the last output).
@@ -260,8 +90,8 @@ def test_multiturn_episode_turns_views_and_rows(tokenizer, hf_model_type):
     assert_token_exact(meta_row, engine.of("meta"))
     assert_token_exact(ra_row, engine.of("reasoning"))
 
-    # The rows are the roles' chat views, in the chat template (the default builder omits the "\n" after a
-    # sampled <|im_end|>; the Qwen builder inserts it with mask 0).
+    # The rows are the roles' chat views rendered whole by the chat template, with either token builder (the
+    # generic one does not know ChatML's "\n" after a sampled <|im_end|>; the loop closes every message itself).
     meta_view = [
         {"role": "system", "content": prompts.meta.system},
         {"role": "user", "content": QUESTION},
@@ -279,24 +109,25 @@ def test_multiturn_episode_turns_views_and_rows(tokenizer, hf_model_type):
     render = tokenizer.apply_chat_template
     expected_meta = render(meta_view, tokenize=False).removesuffix("<|im_end|>\n")  # stopped on [FINISH]: no eos
     expected_ra = render(ra_view, tokenize=False).removesuffix("\n")
-    got_meta, got_ra = decoded(tokenizer, meta_row), decoded(tokenizer, ra_row)
-    if hf_model_type is None:
-        got_meta = got_meta.replace("<|im_end|><|im_start|>", "<|im_end|>\n<|im_start|>")
-        got_ra = got_ra.replace("<|im_end|><|im_start|>", "<|im_end|>\n<|im_start|>")
-    assert got_meta == expected_meta
-    assert got_ra == expected_ra
+    assert decoded(tokenizer, meta_row) == expected_meta
+    assert decoded(tokenizer, ra_row) == expected_ra
 
 
-def test_finish_token_from_the_reasoning_agent_is_plain_text(tokenizer):
+def test_finish_token_stops_the_reasoning_agent_and_is_stripped_from_its_text(tokenizer):
+    """As in the reference (the SFT dialogues end the RA's last answer with [FINISH]); only the MTA's ends the
+    dialogue."""
     outputs, engine = episode(
         tokenizer,
         {"meta": [MTA_1, "Now finish. [FINISH]"], "reasoning": ["I am done [FINISH] really.", RA_2]},
     )
     assert engine.roles() == ["meta", "reasoning", "meta", "reasoning"]  # the RA's [FINISH] ended nothing
     ra_first_reply = engine.of("reasoning")[0].token_ids
-    assert tokenizer.decode(ra_first_reply) == "I am done [FINISH] really.<|im_end|>"  # not cut either
+    assert tokenizer.decode(ra_first_reply) == "I am done [FINISH]"  # generation stopped on it
+    assert user_turn("I am done") in tokenizer.decode(engine.of("meta")[1].prompt_ids)  # stripped from the text
     assert outputs[-1].extra_fields["rema_finish_reason"] == "normal"
     assert outputs[-1].extra_fields["rema_final_answer"] == RA_2
+    assert outputs[-1].extra_fields["rema_metrics"]["rema/reasoning/truncated_turn_rate"] == 0.0
+    assert_token_exact(outputs[-1], engine.of("reasoning"))
 
 
 def test_max_turns(tokenizer):
@@ -315,6 +146,7 @@ def test_single_turn_mode_is_one_round_without_finish(tokenizer):
     outputs, engine = episode(tokenizer, {"meta": [plan], "reasoning": [RA_2]}, prompt_set="singleturn", max_turns=1)
     assert engine.roles() == ["meta", "reasoning"]
     assert all("stop" not in call.sampling_params for call in engine.calls)  # no finish protocol at all
+    assert not outputs[0].extra_fields["rema_metrics"]["rema/meta/answer_leak_rate"]
     expected_first = (
         f"Here is the question and instructions: [Question] {QUESTION} [End of Question] "
         f"[Provided Instruction] {plan} [End of Instruction]"
@@ -348,10 +180,17 @@ def test_truncated_message_ends_the_episode(tokenizer):
     outputs, engine = episode(tokenizer, {"meta": [LONG], "reasoning": []}, max_tokens_per_message=6)
     assert engine.roles() == ["meta"]
     assert len(engine.calls[0].token_ids) == 6 and tokenizer.eos_token_id not in engine.calls[0].token_ids
-    assert [o.rema_role for o in outputs] == ["meta"]  # the RA never sampled a token: no RA row
-    assert outputs[0].extra_fields["rema_finish_reason"] == "truncated"
-    assert outputs[0].extra_fields["rema_final_answer"] == ""
-    assert_token_exact(outputs[0], engine.calls)
+    # Every role gets a row: the RA never sampled a token, so its row is its opening prompt with nothing trained.
+    meta_row, ra_row = outputs
+    assert [o.rema_role for o in outputs] == ["meta", "reasoning"]
+    assert [o.extra_fields["rema_finish_reason"] for o in outputs] == ["truncated"] * 2
+    assert outputs[-1].extra_fields["rema_final_answer"] == ""
+    assert_token_exact(meta_row, engine.calls)
+    assert ra_row.response_mask == [0] and ra_row.response_logprobs == [0.0] and ra_row.num_turns == 0
+    truncated = tokenizer.decode(engine.calls[0].token_ids)
+    assert decoded(tokenizer, ra_row).endswith(
+        user_turn(f"Question:\n{QUESTION}\n\nInstruction:\n{truncated}") + "\n<|im_start|>assistant\n"
+    )
 
 
 @pytest.mark.parametrize("hf_model_type", [None, "qwen2"], ids=["default-builder", "qwen-builder"])
@@ -367,12 +206,12 @@ def test_truncated_message_is_closed_when_the_dialogue_goes_on(tokenizer, hf_mod
     meta_row = outputs[0]
     assert meta_row.extra_fields["rema_finish_reason"] == "normal"
     assert_token_exact(meta_row, engine.of("meta"))
-    # After the 6 truncated tokens the template's end-of-turn token follows, as context (mask 0), exactly as after a
-    # reply that stopped on <|im_end|> (the Qwen builder then adds its "\n" separator, the default builder does not).
+    # After the 6 truncated tokens the template's message tail follows, as context (mask 0), as in a render of the
+    # view: <|im_end|> and "\n", with either token builder.
     first = engine.of("meta")[0]
     after = len(first.prompt_ids) + len(first.token_ids) - len(meta_row.prompt_ids)
-    closing = ["<|im_end|>", "\n"] if hf_model_type == "qwen2" else ["<|im_end|>"]
-    closing_ids = [tokenizer.convert_tokens_to_ids("<|im_end|>")] + tokenizer.encode("\n")[: len(closing) - 1]
+    closing = ["<|im_end|>", "\n"]
+    closing_ids = [tokenizer.convert_tokens_to_ids("<|im_end|>"), *tokenizer.encode("\n")]
     assert meta_row.response_ids[after : after + len(closing)] == closing_ids
     assert meta_row.response_mask[after : after + len(closing)] == [0] * len(closing)
     assert tokenizer.decode(meta_row.response_ids[after + len(closing) :]).startswith("<|im_start|>user\n" + RA_1)
@@ -406,33 +245,54 @@ def test_context_overflow_before_a_later_turn(tokenizer):
     assert len(outputs[1].prompt_ids) + len(outputs[1].response_ids) <= cap
 
 
-def test_reply_cut_by_the_context_cap_is_an_overflow(tokenizer):
+def _meta_prompt_len(tokenizer) -> int:
     prompts = load_prompt_set("multiturn")
-    meta_prompt = _prompt_len(
+    return _prompt_len(
         tokenizer, [{"role": "system", "content": prompts.meta.system}, {"role": "user", "content": QUESTION}]
     )
+
+
+def test_a_turn_that_starts_within_the_cap_gets_its_full_budget(tokenizer):
+    """The reference's semantics: the cap is checked before a turn, not against the reply."""
+    cap = _meta_prompt_len(tokenizer) + 5
+    outputs, engine = episode(
+        tokenizer, {"meta": [LONG, "[FINISH]"], "reasoning": [RA_1]}, max_context_tokens={"meta": cap},
+        max_tokens_per_message=16, stop_when_truncated=False,
+    )  # fmt: skip
+    assert engine.calls[0].sampling_params["max_tokens"] == 16  # not the 5 left under the cap
+    assert len(outputs[0].prompt_ids) + len(outputs[0].response_ids) > cap  # the row may go past the cap
+    # ...but the MTA's chat now exceeds its cap: it may not start another turn
+    assert engine.roles() == ["meta", "reasoning"]
+    assert [o.extra_fields["rema_finish_reason"] for o in outputs] == ["context_overflow"] * 2
+
+
+def test_strict_context_cap_cuts_the_reply_and_overflows(tokenizer):
     outputs, engine = episode(
         tokenizer,
         {"meta": [LONG], "reasoning": []},
-        max_context_tokens={"meta": meta_prompt + 5},
+        max_context_tokens={"meta": _meta_prompt_len(tokenizer) + 5},
         stop_when_truncated=False,
+        strict_context_cap=True,
     )
     assert engine.calls[0].sampling_params["max_tokens"] == 5  # the budget is the room left under the cap
-    assert [o.extra_fields["rema_finish_reason"] for o in outputs] == ["context_overflow"]
+    assert [o.extra_fields["rema_finish_reason"] for o in outputs] == ["context_overflow"] * 2
     assert_token_exact(outputs[0], engine.calls)
 
 
 def test_context_overflow_before_the_first_turn(tokenizer):
     outputs, engine = episode(tokenizer, {"meta": [], "reasoning": []}, max_context_tokens=10)
     assert engine.calls == []
-    (row,) = outputs
-    assert row.rema_role == "meta"
-    assert row.extra_fields["rema_finish_reason"] == "context_overflow"
-    assert row.extra_fields["rema_final_answer"] == ""
-    assert row.response_mask == [0] and row.response_logprobs == [0.0]  # nothing is trained
-    assert len(row.prompt_ids) + len(row.response_ids) == 10
-    assert row.extra_fields["min_global_steps"] == row.extra_fields["max_global_steps"] == 3  # from the row
-    assert row.as_dict()["responses"].numel() == 1  # veRL's as_dict needs a non-empty response
+    assert [o.rema_role for o in outputs] == ["meta", "reasoning"]  # complete groups: a row per role
+    for row in outputs:
+        assert row.extra_fields["rema_finish_reason"] == "context_overflow"
+        assert row.extra_fields["rema_final_answer"] == ""
+        assert row.response_mask == [0] and row.response_logprobs == [0.0]  # nothing is trained
+        assert row.extra_fields["min_global_steps"] == row.extra_fields["max_global_steps"] == 3  # from the row
+        assert row.as_dict()["responses"].numel() == 1  # veRL's as_dict needs a non-empty response
+    assert len(outputs[0].prompt_ids) + 1 == _meta_prompt_len(tokenizer)  # the MTA's whole opening prompt
+    assert decoded(tokenizer, outputs[1]).endswith(
+        user_turn(f"Question:\n{QUESTION}\n\nInstruction:\n") + "\n<|im_start|>assistant\n"
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -495,7 +355,7 @@ def test_without_log_probs(tokenizer):
 
 
 def test_configuration_errors(tokenizer):
-    engine = ScriptedEngine(tokenizer, {}, {})
+    engine = ScriptedEngine(tokenizer, {}, {}, "<|im_end|>")
 
     async def build(**kwargs):
         return make_loop(tokenizer, engine, **kwargs)
@@ -513,7 +373,9 @@ def test_configuration_errors(tokenizer):
     assert loop.settings.finish is None  # "auto": the singleturn set has no finish token
     assert loop._context_caps == {Role.META: 100, Role.REASONING: 4096}  # a role left out keeps the default
     uncapped = asyncio.run(build(prompt_set="singleturn", max_context_tokens=None))
-    assert uncapped._context_caps == {Role.META: 512 + 1024, Role.REASONING: 512 + 1024}  # prompt + response
+    assert uncapped._context_caps == {Role.META: 1024, Role.REASONING: 1024}  # prompt + response - message
+    with pytest.raises(errors, match="max_model_len=4000: the engine would cut replies"):
+        make_agent_loop(trainer_config({}, max_model_len=4000), engine, tokenizer)  # 4096 + 512 do not fit
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -247,15 +247,18 @@ def markdown(results: Mapping[str, Any]) -> str:
             str(s["samples"]),
             pct(s["accuracy"]),
             f"[{pct(s['ci_low'])}, {pct(s['ci_high'])}]",
+            pct(s["score_mean"]),
             pct(s["verl_accuracy"]),
         ]
         for s in subsets
     ]
+    masked = _mean([s["score_mean"] for s in subsets])
     rows.append(
         [f"**{AVERAGE}**", "", "", f"**{pct(average['accuracy'])}**", f"[{pct(average['ci_low'])}, "
-         f"{pct(average['ci_high'])}]", ""]
+         f"{pct(average['ci_high'])}]", pct(masked), ""]
     )  # fmt: skip
-    lines += md_table(["subset", "questions", "samples", f"{metric} %", "95% CI %", "veRL val-core %"], rows)
+    header = ["subset", "questions", "samples", f"{metric} %", "95% CI %", "masked %", "veRL val-core %"]
+    lines += md_table(header, rows)
     reasons = sorted({r for s in subsets for r in s["finish"]}, key=_finish_rank)
     lines += ["", "## Dialogue", ""]
     lines += md_table(
@@ -279,7 +282,9 @@ def markdown(results: Mapping[str, Any]) -> str:
 
 def _notes(results: Mapping[str, Any]) -> str:
     notes = [
-        f"{results['metric']}: the reward's `acc` (math-verify) averaged per question, then over questions. "
+        f"{results['metric']}: the reward's `acc` (math-verify correctness of the final answer, whether or not the "
+        "episode finished normally) averaged per question, then over questions; masked: the reward itself (0 for an "
+        "episode that did not finish normally), as trained on. "
         "95% CI: Wilson score interval with the clustered effective sample size (see "
         "`verl_rema.evaluate.report.accuracy_interval`); the average is the unweighted mean over subsets."
     ]

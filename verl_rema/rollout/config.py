@@ -26,6 +26,7 @@ from verl_rema.protocol import ROLES, Role
 
 CONFIG_PATH = "rema.rollout"
 AUTO = "auto"
+ROW_TOKENS_RESOLVER = "rema_row_tokens"
 
 
 def _help(text: str, default: Any) -> Any:
@@ -48,9 +49,16 @@ class ReMARolloutConfig(BaseConfig):
     max_turns: int = _help("Rounds at most (one MTA message and one RA reply each).", 30)
     max_tokens_per_message: Any = _help("New tokens per message, per role.", 512)
     max_context_tokens: Any = _help(
-        "Each role's whole chat (its prompt, both roles' messages, template tokens) may reach this many tokens "
-        "before its turn; null: no cap beyond the engine's max_model_len. Per role.",
+        "Each role's whole chat (its prompt, both roles' messages, template tokens) may hold this many tokens when "
+        "its turn starts; a longer chat ends the episode (context_overflow) and a turn that starts within it gets "
+        "its full message budget, as in the reference run. null: data.max_prompt_length + data.max_response_length "
+        "minus the message budget. Per role.",
         4096,
+    )
+    strict_context_cap: bool = _help(
+        "Deviation from the reference (off by default): the chat *including* the reply must fit the cap; a reply "
+        "is given only the room left and, when that room cuts it, the episode ends context_overflow.",
+        False,
     )
     stop_when_truncated: bool = _help(
         "End the episode (finish reason `truncated`) when a message uses its whole token budget without stopping.",
@@ -67,8 +75,9 @@ class ReMARolloutConfig(BaseConfig):
         _positive_int(self.max_turns, "max_turns")
         object.__setattr__(self, "_per_message", _per_role(self.max_tokens_per_message, "max_tokens_per_message"))
         object.__setattr__(self, "_context", _per_role(self.max_context_tokens, "max_context_tokens", optional=True))
-        if not isinstance(self.stop_when_truncated, bool):
-            raise ValueError(f"{CONFIG_PATH}.stop_when_truncated must be true/false, got {self.stop_when_truncated!r}")
+        for name in ("stop_when_truncated", "strict_context_cap"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{CONFIG_PATH}.{name} must be true/false, got {getattr(self, name)!r}")
         token = self.finish_token
         if token is not None and not isinstance(token, str):
             raise ValueError(f"{CONFIG_PATH}.finish_token must be a string, '{AUTO}' or null, got {token!r}")
@@ -106,8 +115,16 @@ class ReMARolloutConfig(BaseConfig):
     def message_tokens(self, role: Role) -> int:
         return self._per_message[role]  # type: ignore[attr-defined]
 
-    def context_cap(self, role: Role) -> int | None:
-        return self._context[role]  # type: ignore[attr-defined]
+    def context_cap(self, role: Role, total_tokens: int) -> int:
+        """The chat length at which ``role`` may still start a turn; ``total_tokens`` (prompt + response length of
+        the engine config) bounds an uncapped role's whole row."""
+        cap = self._context[role]  # type: ignore[attr-defined]
+        return cap if cap is not None else max(total_tokens - self.message_tokens(role), 1)
+
+    def row_tokens(self, total_tokens: int) -> int:
+        """The longest row (one role's chat when its last turn starts, plus that turn): what the engine's
+        max_model_len and the trainer's token budgets must hold."""
+        return max(self.context_cap(role, total_tokens) + self.message_tokens(role) for role in self.roles)
 
 
 def _positive_int(value: Any, name: str) -> int:
@@ -135,11 +152,24 @@ def _one(value: Any, name: str, optional: bool) -> int | None:
     return _positive_int(value, name)
 
 
+def total_tokens(config: Any) -> int:
+    """data.max_prompt_length + data.max_response_length of a composed config (veRL's rollout lengths)."""
+    return int(config.data.max_prompt_length) + int(config.data.max_response_length)
+
+
+def _row_tokens_resolver(*, _root_: Any) -> int:
+    return ReMARolloutConfig.from_config(_root_.rema.rollout).row_tokens(total_tokens(_root_))
+
+
 def register_schema() -> None:
-    """Make :class:`ReMARolloutConfig` the Hydra schema of ``rema.rollout`` (the entry config lists it)."""
+    """Make :class:`ReMARolloutConfig` the Hydra schema of ``rema.rollout`` (the entry config lists it), and let
+    recipes derive engine lengths from it: ``${rema_row_tokens:}`` is the longest row the dialogue can make."""
     from hydra.core.config_store import ConfigStore
+    from omegaconf import OmegaConf
 
     ConfigStore.instance().store(group="rema_schema", name="rollout", node=ReMARolloutConfig)
+    if not OmegaConf.has_resolver(ROW_TOKENS_RESOLVER):
+        OmegaConf.register_new_resolver(ROW_TOKENS_RESOLVER, _row_tokens_resolver)
 
 
-__all__ = ["CONFIG_PATH", "ReMARolloutConfig", "register_schema"]
+__all__ = ["CONFIG_PATH", "ROW_TOKENS_RESOLVER", "ReMARolloutConfig", "register_schema", "total_tokens"]

@@ -9,7 +9,9 @@ Protocol (arXiv 2503.09501 §3.2 and App. D.2; the reference run's code for the 
 - each role has its own chat view: its own messages are ``assistant``, the other's are ``user``; the RA's
   first user message is the prompt set's template filled with the question and the MTA's first message;
 - the MTA ends the dialogue by writing the finish token; the RA answers once more and its last message is
-  the final answer. Without a finish token (single-turn ReMA) the dialogue always runs ``max_turns`` rounds;
+  the final answer. Without a finish token (single-turn ReMA) the dialogue always runs ``max_turns`` rounds.
+  The finish token also stops the RA's generation (the SFT dialogues end the RA's last answer with it), and is
+  stripped from the RA's text: it only ends the dialogue when the MTA writes it;
 - a prompt set without a meta role is a single-agent baseline: the RA answers the question once.
 """
 
@@ -175,24 +177,31 @@ class Dialogue:
 
     def view(self, role: Role) -> list[dict[str, str]]:
         """The chat ``role`` sees: its system prompt, its first user message, then own = assistant, other = user."""
+        if role is Role.REASONING and self.config.prompts.has_meta and not self.messages:
+            raise RuntimeError("the RA's view starts with the MTA's first message, which does not exist yet")
+        chat = self.opening(role)
+        history = self.messages[1:] if role is Role.REASONING and self.config.prompts.has_meta else self.messages
+        for message in history:
+            chat.append({"role": "assistant" if message.role is role else "user", "content": message.text})
+        return chat
+
+    def opening(self, role: Role) -> list[dict[str, str]]:
+        """``role``'s system prompt and first user message. The RA's holds the MTA's first message as instruction
+        (empty while the MTA has not spoken: the opening of a role that never got a turn)."""
         prompts = self.config.prompts
         if role is Role.META:
             if prompts.meta is None:
                 raise ValueError(f"prompt set {prompts.name!r} has no meta role")
-            first_user = self._render(prompts.meta.first_user)
-            system, history = prompts.meta.system, self.messages
+            system, first_user = prompts.meta.system, self._render(prompts.meta.first_user)
         elif prompts.has_meta:
-            if not self.messages:
-                raise RuntimeError("the RA's view starts with the MTA's first message, which does not exist yet")
-            first_user = self._render(prompts.reasoning.first_user, instruction=self.messages[0].text)
-            system, history = prompts.reasoning.system, self.messages[1:]
+            instruction = self.messages[0].text if self.messages else ""
+            system, first_user = (
+                prompts.reasoning.system,
+                self._render(prompts.reasoning.first_user, instruction=instruction),
+            )
         else:
-            first_user = self._render(prompts.reasoning.first_user)
-            system, history = prompts.reasoning.system, self.messages
-        chat = [{"role": "system", "content": system}, {"role": "user", "content": first_user}]
-        for message in history:
-            chat.append({"role": "assistant" if message.role is role else "user", "content": message.text})
-        return chat
+            system, first_user = prompts.reasoning.system, self._render(prompts.reasoning.first_user)
+        return [{"role": "system", "content": system}, {"role": "user", "content": first_user}]
 
     def _render(self, template: str, **values: str) -> str:
         return render(template, self.config.prompts.row_fields, question=self.question, **self.fields, **values)
@@ -210,22 +219,24 @@ class Dialogue:
     ) -> Message:
         """Add ``role``'s reply and decide whether the episode ends.
 
-        ``hit_limit``: the reply used its whole token budget without stopping. ``cut_by_context``: that budget was
-        smaller than the per-message limit because the role's chat was near its context cap.
+        ``hit_limit``: the reply used its whole token budget without stopping. ``cut_by_context`` (strict context
+        cap only): that budget was smaller than the per-message limit because the role's chat was near its cap.
         """
         expected = self.next_role()
         if role is not expected:
             raise RuntimeError(f"protocol violation: {role.value} spoke but {expected.value} was due")
         finish_token = self.config.finish
-        finished = role is Role.META and finish_token is not None and finish_token in text
-        if finished:
-            text = text[: text.index(finish_token) + len(finish_token)]
+        stopped_on_finish = finish_token is not None and finish_token in text
+        if stopped_on_finish and role is Role.META:
+            text = text[: text.index(finish_token) + len(finish_token)]  # the RA reads the MTA's [FINISH]
+        elif stopped_on_finish:
+            text = text[: text.index(finish_token)].rstrip()  # the RA's stop string is not part of its answer
         message = Message(
             role=role,
             text=text,
             token_ids=tuple(token_ids),
-            truncated=hit_limit and not finished,
-            finished=finished,
+            truncated=hit_limit and not stopped_on_finish,
+            finished=stopped_on_finish and role is Role.META,
             finish_token=finish_token,
         )
         self.messages.append(message)
@@ -244,7 +255,7 @@ class Dialogue:
         return message
 
     def overflow(self) -> None:
-        """The next speaker's chat has no room left for a reply: end with ``context_overflow``."""
+        """The next speaker's chat exceeds its context cap before its turn: end with ``context_overflow``."""
         self.next_role()  # raises if already ended
         self._end(FinishReason.CONTEXT_OVERFLOW)
 

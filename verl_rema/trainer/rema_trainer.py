@@ -1,14 +1,19 @@
 """veRL's v1 synchronous PPO trainer, plus what ReMA needs and veRL 0.9.1 has no hook for.
 
-1. Per-row roles for the advantage estimators. veRL's ``_compute_advantage`` fetches only
+1. Mini-batches of episodes. veRL sizes an actor mini-batch as ``ppo_mini_batch_size x rollout.n`` rows, which
+   is a number of episodes only when an episode is one row. The ReMA agent loop leaves one row per role of the
+   prompt set (always: complete role groups), so :class:`ReMATrainer` sizes it ``ppo_mini_batch_size x n x roles``
+   rows: the optimiser steps per training step are ``ppo_epochs x train_batch_size / ppo_mini_batch_size`` for
+   CoT, single-turn and multi-turn alike (the reference run: 128 / 32 = 4), logged as
+   ``training/rema/optimizer_steps``.
+2. Per-row roles for the advantage estimators. veRL's ``_compute_advantage`` fetches only
    ``uid`` (and tensors) from the TransferQueue and hands registered estimators ``index=uid``;
    ReMA groups advantages per (prompt, role). :class:`ReMATrainer` fetches each row's role
    (``protocol.ROLE_FIELD``, written by the ReMA agent loop) and exposes it, for the duration of veRL's own
    ``_compute_advantage``, through :mod:`verl_rema.advantages.row_roles`, which
    ``rema_grpo``/``softrank`` read. The rows' order is the batch keys' order on both sides.
-2. ReMA's dialogue metrics every training step. veRL's ``_compute_metrics`` reads a fixed list
-   of fields; the agent loop stores one metrics dict per episode in ``extra_fields``,
-   aggregated here into ``training/rema/...`` (validation gets them from the reward's extra info).
+3. ReMA's metrics every training step (:mod:`.step_metrics`): dialogue metrics per episode, reward and accuracy
+   per episode, and each role's share of the work.
 
 Everything else is veRL's ``PPOTrainerSync``, unchanged: the mode name ``rema_sync`` selects this
 class, which then runs as veRL's ``sync`` mode (veRL compares ``trainer_mode`` with ``"sync"`` to
@@ -18,6 +23,9 @@ pick its replay buffer and refill policy).
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import transfer_queue as tq
@@ -25,8 +33,10 @@ from omegaconf import open_dict
 from verl.trainer.ppo.v1 import PPOTrainerSync, register_trainer
 
 from verl_rema.advantages.row_roles import rows_with_roles
+from verl_rema.checks import rows_per_episode
 from verl_rema.protocol import ROLE_FIELD
 from verl_rema.rollout.metrics import aggregate_row_metrics
+from verl_rema.trainer.step_metrics import PREFIX, episode_outcomes, role_shares
 
 logger = logging.getLogger(__name__)
 
@@ -53,35 +63,63 @@ def as_list(values) -> list:
 
 @register_trainer(TRAINER_MODE)
 class ReMATrainer(PPOTrainerSync):
-    """``PPOTrainerSync`` that passes per-row roles to the advantage estimator and logs ReMA metrics."""
+    """``PPOTrainerSync`` with episode mini-batches, per-row roles for the estimators and ReMA's step metrics."""
 
     def __init__(self, config, *args, **kwargs):
         with open_dict(config):
             config.trainer.v1.trainer_mode = VERL_MODE
         super().__init__(config, *args, **kwargs)
+        self.rows_per_episode = rows_per_episode(config)
+
+    # -- 1. mini-batches of episodes -----------------------------------------------------------------------------
+
+    @property
+    def mini_batch_rows(self) -> int:
+        """Rows of one actor mini-batch: ppo_mini_batch_size prompts x rollout.n episodes x rows per episode."""
+        actor, rollout = self.config.actor_rollout_ref.actor, self.config.actor_rollout_ref.rollout
+        return int(actor.ppo_mini_batch_size) * int(rollout.n) * self.rows_per_episode
+
+    def _get_required_batch_multiple(self, dp_size: int) -> int:
+        return math.lcm(super()._get_required_batch_multiple(dp_size), self.mini_batch_rows)
+
+    def _update_actor(self, batch, metrics: dict):
+        with _mini_batch_of_rows(self.config.actor_rollout_ref.actor, self.rows_per_episode):
+            batch = super()._update_actor(batch, metrics)
+        epochs = int(self.config.actor_rollout_ref.actor.ppo_epochs)
+        metrics[f"{PREFIX}optimizer_steps"] = float(epochs * (len(batch) // self.mini_batch_rows))
+        metrics[f"{PREFIX}padding_rows"] = float(sum(bool(tag.get("is_padding", False)) for tag in batch.tags))
+        return batch
+
+    # -- 2. roles for the estimators -----------------------------------------------------------------------------
 
     def _compute_advantage(self, batch, metrics: dict):
         roles = _fetch(batch, ROLE_FIELD)
         with rows_with_roles(np.asarray(roles, dtype=object) if roles is not None else None):
             return super()._compute_advantage(batch, metrics)
 
+    # -- 3. metrics ----------------------------------------------------------------------------------------------
+
     def _compute_metrics(self, batch, metrics, timing_raw, global_steps, epoch):
         super()._compute_metrics(batch, metrics, timing_raw, global_steps, epoch)
+        keys = list(batch.keys)
         extra_fields = _fetch(batch, "extra_fields")
         if extra_fields is not None:
-            metrics.update(aggregate_row_metrics(list(batch.keys), extra_fields, prefix="training/"))
-        metrics.update(self._action_tokens_per_role(batch))
-
-    def _action_tokens_per_role(self, batch) -> dict[str, float]:
-        """Trained (mask-1) tokens and rows per role in this step: both roles must be learning."""
+            metrics.update(aggregate_row_metrics(keys, extra_fields, prefix="training/"))
+        data = tq.kv_batch_get(keys=keys, partition_id=batch.partition_id, select_fields=["rm_scores", "response_mask"])
+        scores = [float(row.sum()) for row in data["rm_scores"].unbind(0)]
+        metrics.update(episode_outcomes(keys, scores, extra_fields or []))
         roles = _fetch(batch, ROLE_FIELD)
-        if roles is None:
-            return {}
-        masks = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=["response_mask"])
-        counts = [int(mask.sum()) for mask in masks["response_mask"].unbind(0)]
-        out: dict[str, float] = {}
-        for role in sorted(set(roles)):
-            role_counts = [c for r, c in zip(roles, counts, strict=True) if r == role]
-            out[f"training/rema/{role}/rows"] = float(len(role_counts))
-            out[f"training/rema/{role}/action_tokens"] = float(sum(role_counts))
-        return out
+        if roles is not None:
+            metrics.update(role_shares(roles, list(data["response_mask"].unbind(0))))
+
+
+@contextmanager
+def _mini_batch_of_rows(actor_config, rows_per_episode: int) -> Iterator[None]:
+    """For the duration of veRL's ``_update_actor``, which hands the worker ``ppo_mini_batch_size x n`` rows as a
+    mini-batch (and as the loss's global batch size), count rows per episode in ``ppo_mini_batch_size``."""
+    episodes = actor_config.ppo_mini_batch_size
+    actor_config.ppo_mini_batch_size = episodes * rows_per_episode
+    try:
+        yield
+    finally:
+        actor_config.ppo_mini_batch_size = episodes
