@@ -13,11 +13,13 @@ setup(
     version="0.1.0",
     description="ReMA (Reinforced Meta-thinking Agents) as a veRL plug-in",
     python_requires=">=3.10",
-    packages=find_packages(include=["verl_rema", "verl_rema.*"]) + ["verl_rema_patches", "verl_rema_configs"],
+    packages=find_packages(include=["verl_rema", "verl_rema.*"])
+    + ["verl_rema_patches", "verl_rema_configs", "verl_rema_configs.sft"],
     package_dir={"verl_rema_patches": "patches", "verl_rema_configs": "hydra_configs"},
     package_data={
         "verl_rema_configs": ["*.yaml", "*/*.yaml"],
-        "verl_rema": ["prompts/sets/*.yaml", "data/assets/*.parquet"],
+        "verl_rema_configs.sft": ["*.yaml", "*/*.yaml"],
+        "verl_rema": ["prompts/sets/*.yaml", "data/assets/*.parquet", "data/assets/*.jsonl.gz"],
     },
     include_package_data=True,
     # The full, pinned environments live in requirements/ (cpu.lock.txt, gpu.txt); these are the direct needs.

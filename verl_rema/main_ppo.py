@@ -48,11 +48,15 @@ def run(config: DictConfig) -> str:
     from verl.utils.device import auto_set_device
 
     import verl_rema.register  # noqa: F401  (resolvers, agent loops, losses for the driver)
-    from verl_rema.checks import check_config
+    from verl_rema.checks import check_config, rollout_settings
+    from verl_rema.data.startup import check_data
+    from verl_rema.resume_check import check_resume
 
     check_config(config)  # verl-rema's own settings, before anything is built
     # Build the embedded model/data (if used) once, here, before any worker reads the paths.
     OmegaConf.resolve(config)
+    check_data(config, rollout_settings(config))  # malformed data rows, named, before Ray (rema.on_bad_row)
+    check_resume(config)  # the checkpoint to resume from: complete, intact, this model's and recipe's
     metrics_path = _metrics_file(config)
     auto_set_device(config)
     validate_config(config=config, use_reference_policy=need_reference_policy(config), use_critic=need_critic(config))
@@ -71,6 +75,12 @@ def prepare_process(argv: list[str]) -> list[str]:
     """Device choice and plug-in loading for this process and its Ray workers; the overrides to compose."""
     overrides = select_device(argv)
     _name_plugin_explicitly()
+    from verl_rema.knob_checks import check_override_keys  # after the device choice: it imports veRL
+
+    try:
+        check_override_keys(overrides)  # a typo'd rema.* key, named with the block's fields, before Hydra composes
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
     return overrides
 
 

@@ -55,7 +55,28 @@ FINISH_REASON_FIELD = "rema_finish_reason"
 FINAL_ANSWER_FIELD = "rema_final_answer"
 NUM_ROUNDS_FIELD = "rema_num_rounds"
 METRICS_FIELD = "rema_metrics"
-EPISODE_FIELDS: tuple[str, ...] = (ROLE_FIELD, FINISH_REASON_FIELD, FINAL_ANSWER_FIELD, NUM_ROUNDS_FIELD, METRICS_FIELD)
+RA_ANSWERS_FIELD = "rema_ra_answers"  # hierarchical sampling: the K RA final answers sampled for the MTA's plan
+EPISODE_FIELDS: tuple[str, ...] = (
+    ROLE_FIELD,
+    FINISH_REASON_FIELD,
+    FINAL_ANSWER_FIELD,
+    NUM_ROUNDS_FIELD,
+    METRICS_FIELD,
+    RA_ANSWERS_FIELD,
+)
+
+# Fields the trainer writes into a dataset row to choose the episode's protocol (Algorithm 1, App. C.3).
+PHASE_FIELD = "rema_phase"
+PLAN_FIELD = "rema_plan"  # the MTA plan an RA-phase episode is given instead of sampling one
+
+
+class Phase(str, Enum):
+    """What an Algorithm 1 episode is for; the agent loop plays it, the reward scores its last row."""
+
+    TRAIN_REASONING = "train_reasoning"  # a given plan, the RA samples (rollout.n per plan); the RA's row is scored
+    TRAIN_META = "train_meta"  # the MTA samples a plan, the RA samples K answers to it; the MTA's row is scored
+    FILTER_REASONING = "filter_reasoning"  # one greedy plan, K sampled RA answers: the RA's success rate
+    FILTER_META = "filter_meta"  # a sampled plan, one greedy RA answer (rollout.n plans per question)
 
 
 @dataclass(frozen=True)
@@ -81,6 +102,10 @@ class RowKey:
 
 __all__ = [
     "EPISODE_FIELDS",
+    "PHASE_FIELD",
+    "PLAN_FIELD",
+    "RA_ANSWERS_FIELD",
+    "Phase",
     "FINAL_ANSWER_FIELD",
     "FINISH_REASONS",
     "FINISH_REASON_FIELD",

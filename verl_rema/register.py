@@ -24,8 +24,10 @@ COMPONENTS: tuple[str, ...] = (
     "verl_rema.losses",  # rema_turn policy loss (register_policy_loss)
     "verl_rema.advantages",  # rema_grpo and softrank advantage estimators (register_adv_est)
     "verl_rema.rollout",  # rema agent loop (two-agent ReMA rollout; the CoT baseline is its one-agent case)
+    "verl_rema.rollout.phased_loop",  # rema_algorithm1 agent loop (Algorithm 1's phases, hierarchical sampling)
     "verl_rema.trainer",  # rema_sync trainer mode (roles to the estimators, ReMA step metrics)
     "verl_rema.evaluate.trainer",  # rema_eval trainer mode (validation dumps with subsets and dialogue metrics)
+    "verl_rema.separate",  # rema_separate and rema_algorithm1 trainer modes (a model per role)
 )
 
 REGISTERED: list[str] = []

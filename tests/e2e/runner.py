@@ -20,6 +20,7 @@ class Run:
     returncode: int
     log: str
     metrics: list[dict]
+    peak_memory_gb: float = 0.0  # the machine's used memory at its highest during the run (all processes)
 
     def steps(self) -> list[int]:
         return [row["step"] for row in self.metrics if "timing_s/step" in row]
@@ -45,7 +46,8 @@ def run_main(
         "RAY_DEDUP_LOGS": "0",
     }
     log_path = workdir / f"{log_name}.log"
-    with open(log_path, "w") as log:
+    peak = _PeakMemory()
+    with open(log_path, "w") as log, peak:
         # Its own session: the driver's local Ray cluster ends with it, and a timeout kills the whole group
         # (never `ray stop`, which would also kill any other Ray cluster on the machine).
         proc = subprocess.Popen(
@@ -61,4 +63,28 @@ def run_main(
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             returncode = proc.wait()
-    return Run(returncode, log_path.read_text(errors="replace"), read_metrics(metrics_path))
+    return Run(returncode, log_path.read_text(errors="replace"), read_metrics(metrics_path), peak.gb)
+
+
+class _PeakMemory:
+    """Samples the machine's used memory (total - available) twice a second while a run lasts."""
+
+    def __enter__(self) -> _PeakMemory:
+        import threading
+
+        import psutil
+
+        self.gb, self._stop = 0.0, threading.Event()
+
+        def sample() -> None:
+            while not self._stop.wait(0.5):
+                memory = psutil.virtual_memory()
+                self.gb = max(self.gb, (memory.total - memory.available) / 2**30)
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()

@@ -115,3 +115,24 @@ def test_prefill_table_means_and_new_text(bench):
     text = bench.format_prefill_table(rows)
     assert text.splitlines()[0].split() == ["turn", "role", "requests", "prompt", "cached", "prefilled", "new", "text"]
     assert len(text.splitlines()) == 4
+
+
+def test_replay_sends_the_very_request_rema_sent_with_its_length_pinned(bench):
+    sent = bench.vllm_request_kwargs(
+        {
+            "temperature": 1.0,
+            "logprobs": True,
+            "max_tokens": 32,
+            "seed": 9,
+            "stop": ["[FINISH]"],
+            "stop_token_ids": [2],
+        },
+        prompt_len=10,
+        max_model_len=100,
+    )
+    record = bench.RequestRecord(0, "meta", 1, [1, 2, 3], [5, 6, 2], cached=0, seed=9, params=sent)
+    replay = bench.raw_params(record)
+    assert replay == {**sent, "max_tokens": 3}, "stop strings, stop ids, seed and log-probs as sent"
+    bare = bench.raw_params(record, same=False)
+    assert bare["ignore_eos"] is True and "stop" not in bare and bare["seed"] == 9 and bare["max_tokens"] == 3
+    assert bench.raw_params(bench.RequestRecord(0, "meta", 1, [1], [], cached=0, seed=1))["max_tokens"] == 1

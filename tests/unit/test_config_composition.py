@@ -23,7 +23,9 @@ def test_no_copy_of_verls_yaml_ships_with_the_project():
 def test_entry_config_is_verls_ppo_trainer_plus_the_embedded_default():
     ours = OmegaConf.to_container(_compose("verl_rema", []), resolve=False)
     # plus ReMA's own block, whose defaults are its dataclass's (one source of defaults)
-    assert ours.pop("rema") == {"rollout": OmegaConf.to_container(OmegaConf.structured(ReMARolloutConfig))}
+    rema = ours.pop("rema")
+    assert rema["rollout"] == OmegaConf.to_container(OmegaConf.structured(ReMARolloutConfig))
+    assert rema["models"] is None  # one model plays both roles unless a model per role is named
     verl = OmegaConf.to_container(_compose("ppo_trainer", [], module="verl.trainer.config"), resolve=False)
     assert ours["actor_rollout_ref"]["model"].pop("path") == "${rema_embedded:model}"
     assert ours["data"].pop("train_files") == "${rema_embedded:train}"

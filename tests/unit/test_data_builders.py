@@ -19,6 +19,7 @@ from verl_rema.data.builders import (
     build_eval_7bench,
     build_math_133,
     build_math_lv3to5,
+    build_math_train,
 )
 from verl_rema.data.schema import BadRowError, answer_text, last_boxed, strip_math_delimiters, validate_row
 
@@ -192,6 +193,24 @@ def test_math_lv3to5_filters_levels_and_math500() -> None:
     assert "1, 6, 3 + \\sqrt{2}, 3 - \\sqrt{2}" in answers and "\\text{August}" in answers
 
 
+def test_math_train_keeps_every_level_and_reads_only_the_hub_train_split(monkeypatch) -> None:
+    result = build_math_train(FIXTURES / "hendrycks_math_sample.jsonl", on_bad_row="error")
+    # 25 read, 3 are MATH500 problems (both level-2 rows among them); the "Level ?" row is kept, unlike math_lv3to5
+    assert len(result.rows) == 22 and result.filtered == {"MATH500 problem": 3}
+    assert any(r["extra_info"]["level"] is None for r in result.rows)
+    calls = []
+
+    def fake_load_dataset(path, name=None, split=None):
+        calls.append((path, name, split))
+        return []
+
+    import datasets
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    build_math_train()
+    assert {c[2] for c in calls} == {"train"} and len(calls) == 7  # 7 subjects, train split only
+
+
 def test_math_lv3to5_reads_the_original_math_release_tree() -> None:
     result = build_math_lv3to5(FIXTURES / "math_raw")
     assert [r["extra_info"]["origin"] for r in result.rows] == ["test/geometry/0.json#0", "train/geometry/0.json#0"]
@@ -308,5 +327,6 @@ def test_cli_entry_point_runs_as_a_module(tmp_path) -> None:
 
 
 def test_every_builder_has_a_default_source() -> None:
-    assert set(BUILDERS) == {"math_lv3to5", "math_133", "eval_7bench", *builders.EVAL_SPECS}
+    judge = {"rewardbench970", "judgebench"}  # tests/unit/test_judge_data.py
+    assert set(BUILDERS) == {"math_lv3to5", "math_train", "math_133", "eval_7bench", *builders.EVAL_SPECS, *judge}
     assert all(b.default_source and b.description for b in BUILDERS.values())

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict
 
 from verl_rema.evaluate import compare, report
 from verl_rema.evaluate.__main__ import EvalSettings, apply, explicit_eval_overrides, settings_from
@@ -24,6 +24,8 @@ FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "data" / "eval_7ben
 def test_wilson_known_values():
     low, high = report.wilson(0.0, 30)
     assert low == 0.0 and high == pytest.approx(3.8415 / 33.8415, abs=1e-4)  # z^2 / (n + z^2)
+    for n in (1, 3, 10, 40, 675):  # the interval always holds the observed share, also at 0 and 1
+        assert report.wilson(0.0, n)[0] == 0.0 and report.wilson(1.0, n)[1] == 1.0
     low, high = report.wilson(0.5, 100)
     assert (low, high) == (pytest.approx(0.4038, abs=1e-4), pytest.approx(0.5962, abs=1e-4))
 
@@ -388,6 +390,22 @@ def test_apply_makes_a_validation_only_run(tmp_path):
     assert (val_kwargs.n, val_kwargs.temperature, val_kwargs.do_sample, val_kwargs.top_p) == (4, 0.7, True, 1.0)
     apply(config, EvalSettings(checkpoint="ck/global_step_7"), "eval.parquet", tmp_path)
     assert config.trainer.resume_mode == "resume_path" and config.trainer.resume_from_path.endswith("global_step_7")
+    with open_dict(config):
+        config.rema = {"models": {"meta": {}, "reasoning": {}}}  # a model per role: both evaluated
+    apply(config, EvalSettings(), "eval.parquet", tmp_path)
+    assert config.trainer.v1.trainer_mode == "rema_separate_eval"
+
+
+def test_eval_trainer_modes_are_registered():
+    trainer = pytest.importorskip("verl_rema.evaluate.trainer")
+    from verl.trainer.ppo.v1 import get_trainer_cls
+
+    from verl_rema.separate.trainer import ReMASeparateTrainer
+
+    assert get_trainer_cls(trainer.TRAINER_MODE) is trainer.ReMAEvalTrainer
+    separate = get_trainer_cls(trainer.SEPARATE_TRAINER_MODE)
+    assert issubclass(separate, ReMASeparateTrainer) and issubclass(separate, trainer.ValidationRecords)
+    assert separate._restore_schedule(object(), {"any": "schedule"}, "ck") is None  # evaluation reads models only
 
 
 def test_prepare_eval_data_sets_data_source_to_subset(tmp_path):

@@ -23,7 +23,17 @@ def test_there_is_a_launch_script_per_recipe():
 def test_launch_script_composes(script: Path, tmp_path):
     data = tmp_path / "data"
     data.mkdir()
-    for name in ("math_lv3to5", "math500"):
+    judge = script.stem.endswith("_judge")  # judge recipes train on RewardBench970 (recipes/launch_judge.sh)
+    table1 = script.stem in ("run_vrp_rl", "run_mrp_rl", "run_rema_singleturn_paper")  # the paper's MATH train split
+    train = "rewardbench970_strict_train" if judge else "math_train" if table1 else "math_lv3to5"
+    for name in (
+        "math_lv3to5",
+        "math_train",
+        "math500",
+        "rewardbench970_strict_train",
+        "rewardbench970_strict_test",
+        "judgebench",
+    ):
         (data / f"{name}.parquet").touch()  # present, so the script does not build from the hub
     bin_dir = Path(sys.executable).parent  # the scripts call `python`: the test's interpreter
     env = {**os.environ, "DATA": str(data), "MODEL": "/models/m", "PATH": f"{bin_dir}:{os.environ['PATH']}"}
@@ -32,4 +42,4 @@ def test_launch_script_composes(script: Path, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "path: /models/m" in result.stdout
-    assert f"{data}/math_lv3to5.parquet" in result.stdout
+    assert f"{data}/{train}.parquet" in result.stdout

@@ -355,3 +355,40 @@ def test_dialogue_metrics_pass_through_for_validation():
     assert dialogue_metrics_of(info) == {"rema/rounds": 2.0, "rema/meta/echo_overlap": None}
     assert dialogue_metrics_of({"rema_finish_reason": "normal"}) == {}
     assert dialogue_metrics_of(None) == {}
+
+
+# -- role rewards (single-turn ReMA with separate models, Algorithm 1) -------------------------------------------
+
+
+def test_role_mode_scores_the_ra_row_by_the_papers_ra_reward():
+    role = {"reward_mode": "role"}
+    ra = {"rema_role": "reasoning", "rema_finish_reason": "normal"}
+    right = compute_score("x", "", "12", {**ra, "rema_final_answer": "so \\boxed{12}"}, **role)
+    wrong_boxed = compute_score("x", "", "12", {**ra, "rema_final_answer": "so \\boxed{13}"}, **role)
+    no_box = compute_score("x", "", "12", {**ra, "rema_final_answer": "I think 13"}, **role)
+    assert (right["score"], wrong_boxed["score"], no_box["score"]) == (1.0, -0.5, -1.0)
+    assert (right["acc"], wrong_boxed["acc"]) == (1.0, 0.0)
+    assert set(right) == set(no_box) == KEYS | {"plan_leak", "ra_answers"}  # the same keys on every call
+
+
+def test_role_mode_scores_the_mta_row_by_its_plans_k_ra_answers():
+    meta = {"rema_role": "meta", "rema_finish_reason": "normal", "rema_final_answer": "\\boxed{12}"}
+    answers = ["\\boxed{12}", "\\boxed{11}", "no idea", "\\boxed{12}"]
+    result = compute_score("x", "", "12", {**meta, "rema_ra_answers": answers}, reward_mode="role")
+    assert result["score"] == 0.5 and result["acc"] == 0.5 and result["ra_answers"] == 4.0
+    leaked = {**meta, "rema_ra_answers": answers, "rema_metrics": {"rema/meta/answer_leak_rate": 1.0}}
+    assert compute_score("x", "", "12", leaked, reward_mode="role")["score"] == -0.5  # mean - 1
+    assert compute_score("x", "", "12", leaked, reward_mode="role", mta_penalty="set")["score"] == -1.0
+    consistent = compute_score("x", "", "12", {**meta, "rema_ra_answers": answers}, reward_mode="role", mta_reward="consistency")  # fmt: skip
+    assert consistent["score"] == 0.5  # "12" twice of four, correct or not
+    # the episode ended before the RA spoke: no answers, the plan earns what all-wrong answers earn
+    silent = compute_score("x", "", "12", {**meta, "rema_ra_answers": []}, reward_mode="role")
+    assert (silent["score"], silent["acc"], silent["ra_answers"]) == (0.0, 0.0, 0.0)
+    silent_consistency = {**meta, "rema_ra_answers": []}
+    assert (
+        compute_score("x", "", "12", silent_consistency, reward_mode="role", mta_reward="consistency")["score"] == 0.0
+    )
+    own = compute_score("x", "", "12", meta, reward_mode="role")  # another loop's episode: its own final answer
+    assert (own["score"], own["ra_answers"]) == (1.0, 1.0)
+    with pytest.raises(ValueError, match=r"reward_kwargs.reward_mode must be one of"):
+        compute_score("x", "", "12", meta, reward_mode="roles")

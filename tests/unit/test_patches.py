@@ -31,6 +31,8 @@ def test_cpu_platform_applies_every_patch_through_verls_own_plugin_loading():
     assert report["platform"] == "cpu"
     assert report["applied"] == [
         "turn_count.global_mini_batch_turns",
+        "agent_loop_instantiate.direct",
+        "replay_poll.configurable_interval",
         "torch_distributed.dedupe_backend",
         "fsdp_engine.register_cpu",
         "fsdp_engine.unpinned_offload",
@@ -41,7 +43,11 @@ def test_cpu_platform_applies_every_patch_through_verls_own_plugin_loading():
 def test_nothing_is_patched_without_the_cpu_platform():
     # A GPU run never sets VERL_PLATFORM=cpu: the patches must stay inert there.
     report = _report({"VERL_PLATFORM": ""})
-    assert report["applied"] == ["turn_count.global_mini_batch_turns"]  # the one patch for every platform
+    assert report["applied"] == [  # the patches for every platform
+        "turn_count.global_mini_batch_turns",
+        "agent_loop_instantiate.direct",
+        "replay_poll.configurable_interval",
+    ]
     assert report["platform"] != "cpu"
 
 

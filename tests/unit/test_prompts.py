@@ -42,7 +42,9 @@ SPEC = Path(__file__).resolve().parents[2].parent / "shared" / "notes" / "rema_s
 
 
 def test_shipped_sets_hold_the_papers_exact_strings():
-    assert available_prompt_sets() == ["cot", "multiturn", "singleturn"]
+    judge_sets = ["judge_mrp", "judge_multiturn", "judge_singleturn", "judge_vrp"]  # tests/unit/test_judge_prompts.py
+    paper_sets = ["mrp_paper", "singleturn_paper", "vrp_paper"]  # Table 1's templates (App. G.1.2)
+    assert available_prompt_sets() == sorted(["cot", *judge_sets, "multiturn", "singleturn", *paper_sets])
 
     multi = load_prompt_set("multiturn")
     assert (multi.meta.system, multi.reasoning.system, multi.finish_token) == (MULTI_MTA, MULTI_RA, "[FINISH]")
@@ -63,6 +65,31 @@ def test_shipped_sets_hold_the_papers_exact_strings():
         COT,
         "{question}",
         None,
+    )
+
+
+def test_table1_sets_hold_the_papers_templates():
+    """App. G.1.2 as Table 1 used them: the MTA's "Here is the question:" line, the RA's tagged layout (one tag a
+    line, the OCR flattened it), VRP's one agent, MRP's plan-then-solve system prompt ("boxed}." restored)."""
+    single = load_prompt_set("singleturn_paper")
+    assert (single.meta.system, single.reasoning.system, single.finish_token) == (SINGLE_MTA, SINGLE_RA, None)
+    assert single.meta.first_user == "Here is the question:\n{question}"
+    assert single.reasoning.first_user == (
+        "Here is the question and instructions:\n[Question]\n{question}\n[End of Question]\n"
+        "[Provided Instruction]\n{instruction}\n[End of Instruction]"
+    )
+    vrp = load_prompt_set("vrp_paper")
+    assert (vrp.meta, vrp.reasoning.system, vrp.reasoning.first_user) == (
+        None,
+        COT,
+        "Here is the question:\n{question}",
+    )
+    mrp = load_prompt_set("mrp_paper")
+    assert mrp.meta is None and mrp.reasoning.first_user == "Here is the question: {question}"
+    assert mrp.reasoning.system == (
+        "You are a math expert tasked with solving problems. When solving a problem, your first task is to provide a "
+        "high-level solution plan as an instruction. Then you need to follow the provided instructions precisely, "
+        "showing all reasoning and intermediate steps. Finally, you must present the final answer within \\boxed{}."
     )
 
 

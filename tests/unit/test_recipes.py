@@ -123,3 +123,37 @@ def test_invalid_combinations_are_refused_with_the_keys_named(overrides, message
     config = compose_config(["+recipe=rema_multiturn", *GPU_NODE, *overrides], embedded)
     with pytest.raises(ValueError, match=message):
         check_config(config)
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_every_recipe_evaluates_as_written(recipe, embedded, tmp_path):
+    """``python -m verl_rema.evaluate +recipe=NAME``: the validation-only run it makes passes the same checks (a
+    separate-models recipe evaluates both role models, an Algorithm 1 recipe plays plain episodes)."""
+    from verl_rema.evaluate.__main__ import EvalSettings, apply
+
+    config = compose_config([f"+recipe={recipe}", *GPU_NODE], embedded)
+    apply(config, EvalSettings(checkpoint="ck/global_step_4"), str(embedded.val), tmp_path)
+    validate_like_the_entry_point(config)
+    separate = OmegaConf.select(config, "rema.models") is not None
+    assert config.trainer.v1.trainer_mode == ("rema_separate_eval" if separate else "rema_eval")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["+reward.custom_reward_function.reward_kwargs.verdict_pik=last"], r"unknown keys \['verdict_pik'\]"),
+        (["rema.rollout.prompt_set=singleturn"], r"the judge reward .* goes with a judge_\* prompt set"),
+    ],
+)
+def test_judge_reward_kwargs_and_prompt_set_are_checked(overrides, message, embedded):
+    config = compose_config(["+recipe=rema_judge", *GPU_NODE, *overrides], embedded)
+    with pytest.raises(ValueError, match=message):
+        check_config(config)
+
+
+def test_math_reward_with_a_judge_prompt_set_is_refused(embedded):
+    config = compose_config(
+        ["+recipe=rema_singleturn", *GPU_NODE, "rema.rollout.prompt_set=judge_singleturn"], embedded
+    )
+    with pytest.raises(ValueError, match="the math reward with the others"):
+        check_config(config)

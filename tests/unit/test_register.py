@@ -35,3 +35,15 @@ def test_plugin_is_loaded_by_verl_itself_through_its_entry_point():
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[-2:] == ["True", "True"]
+
+
+@pytest.mark.parametrize("module", ["verl_rema_configs", "verl_rema.evaluate.trainer"])  # the Hydra config, a leaf
+def test_any_component_can_be_imported_first(module):
+    """veRL imports verl_rema.register while the first verl_rema module is still half-imported; every component
+    must still import and register (a circular import here stops `--cfg job` and every worker)."""
+    result = run_python(
+        f"import {module}, verl_rema.register as r; print(r.REGISTERED == list(r.COMPONENTS))",
+        env={"VERL_USE_EXTERNAL_MODULES": "verl_rema.register"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[-1] == "True"

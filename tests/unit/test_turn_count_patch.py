@@ -52,7 +52,7 @@ def test_applied_on_every_platform_and_upstream_shape_unchanged():
     )
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert report == {"applied": ["turn_count.global_mini_batch_turns"], "wrapped": True}
+    assert report["wrapped"] and "turn_count.global_mini_batch_turns" in report["applied"]
     from verl.workers import engine_workers
     from verl.workers.engine.fsdp.transformer_impl import FSDPEngine
 

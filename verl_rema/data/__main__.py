@@ -1,10 +1,14 @@
 """``python -m verl_rema.data``: build the ReMA datasets as veRL RL parquet files.
 
     python -m verl_rema.data list
+    python -m verl_rema.data check FILE... [--on-bad-row skip|error] [--out DIR] [--prompt-set NAME] [--tokenizer T]
     python -m verl_rema.data build NAME --out DIR [--source PATH_OR_HUB_ID] [--on-bad-row skip|error]
                                                   [--seed N] [--per-type N]
+                                                  [--split strict|loose] [--test-size N] [--games 1|2]
+                                                  [--max-length N [--tokenizer T] [--overlong truncate|filter]]
 
-``build`` writes ``DIR/NAME.parquet`` and prints what it read, filtered and skipped. Exit status 1 on a malformed
+``build`` writes ``DIR/NAME.parquet`` (rewardbench970: ``DIR/rewardbench970_<split>_{train,test}.parquet`` and
+``_split.json``, the per-subset counts) and prints what it read, filtered and skipped. Exit status 1 on a malformed
 row under ``--on-bad-row error`` (the message names file, row and field) or when the source cannot be read.
 """
 
@@ -16,8 +20,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from verl_rema.data import judge
 from verl_rema.data.builders import BUILDERS, BUNDLED_EVAL
 from verl_rema.data.schema import BadRowError, write_parquet
+from verl_rema.data.startup import add_check_command, run_check_command
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,8 +44,10 @@ def _parser() -> argparse.ArgumentParser:
         default="skip",
         help="malformed rows: skip them with a count (default) or stop at the first one",
     )
-    build.add_argument("--seed", type=int, default=42, help="math_133: sampling seed (default 42)")
+    build.add_argument("--seed", type=int, default=42, help="math_133, rewardbench970: sampling seed (default 42)")
     build.add_argument("--per-type", type=int, default=19, help="math_133: questions per MATH subject (default 19)")
+    judge.add_cli_arguments(build)
+    add_check_command(commands)  # check FILE...: training/evaluation files as ReMA reads them (data/startup.py)
     return parser
 
 
@@ -57,12 +65,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "list":
         _list()
         return 0
+    if args.command == "check":
+        return run_check_command(args)
     kwargs: dict = {"on_bad_row": args.on_bad_row}
     if args.name == "math_133":
         kwargs.update(seed=args.seed, per_type=args.per_type)
     try:
+        kwargs.update(judge.cli_kwargs(args.name, args))
         result = BUILDERS[args.name].fn(args.source, **kwargs)
-        path = write_parquet(result.rows, args.out / f"{args.name}.parquet")
+        writer = getattr(result, "write", None)  # a train/test build writes its own files
+        paths = writer(args.out) if writer else [write_parquet(result.rows, args.out / f"{args.name}.parquet")]
     except BadRowError as exc:
         print(f"error: malformed row: {exc}", file=sys.stderr)
         return 1
@@ -70,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(result.summary())
-    print(f"wrote {path}")
+    print("\n".join(f"wrote {path}" for path in paths))
     return 0
 
 

@@ -13,7 +13,7 @@ import random
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
@@ -197,7 +197,7 @@ def math500_questions() -> frozenset[str]:
 
 
 def _math_row(
-    levels: Sequence[int], excluded: frozenset[str], record: Record, result: BuildResult
+    levels: Sequence[int | None], excluded: frozenset[str], record: Record, result: BuildResult
 ) -> dict[str, Any] | None:
     level = _math_level(record)
     if level not in levels:
@@ -224,6 +224,15 @@ def build_math_lv3to5(
     """
     excluded = math500_questions() if exclude_math500 else frozenset()
     return collect("math_lv3to5", MATH_SPEC.records(source), partial(_math_row, levels, excluded), on_bad_row)
+
+
+def build_math_train(source: str | Path | None = None, *, on_bad_row: OnBadRow = "skip") -> BuildResult:
+    """MATH's train split, all levels (7,500 problems): the single-turn paper runs' training set ("7.5k training
+    samples in MATH"). Default source: HF ``EleutherAI/hendrycks_math``, train split only; a local source is read
+    whole, so pass the train split (MATH500, drawn from the test split, is still kept out)."""
+    levels = (1, 2, 3, 4, 5, None)  # "Level ?" rows are part of the 7,500
+    spec = replace(MATH_SPEC, description="MATH (all subjects, train split)", hub_splits=("train",))
+    return collect("math_train", spec.records(source), partial(_math_row, levels, math500_questions()), on_bad_row)
 
 
 def build_math_133(
@@ -278,6 +287,7 @@ def _first_paragraph(fn: Callable[..., Any]) -> str:
 
 BUILDERS: dict[str, Builder] = {
     "math_lv3to5": Builder(build_math_lv3to5, "train", HENDRYCKS_MATH_HUB, _first_paragraph(build_math_lv3to5)),
+    "math_train": Builder(build_math_train, "train", HENDRYCKS_MATH_HUB, _first_paragraph(build_math_train)),
     "math_133": Builder(build_math_133, "train", HENDRYCKS_MATH_HUB, _first_paragraph(build_math_133)),
     **{
         name: Builder(partial(build_eval, name), "eval", spec.hub_id, spec.description)
@@ -287,6 +297,28 @@ BUILDERS: dict[str, Builder] = {
         build_eval_7bench, "eval", f"bundled: {BUNDLED_EVAL.name}", _first_paragraph(build_eval_7bench)
     ),
 }
+
+
+def _build_rewardbench970(*args: Any, **kwargs: Any) -> BuildResult:
+    from verl_rema.data.judge import build_rewardbench970  # imported late: judge.py builds on this module
+
+    return build_rewardbench970(*args, **kwargs)
+
+
+def _build_judgebench(*args: Any, **kwargs: Any) -> BuildResult:
+    from verl_rema.data.judge import build_judgebench
+
+    return build_judgebench(*args, **kwargs)
+
+
+BUILDERS["rewardbench970"] = Builder(
+    _build_rewardbench970, "train", "allenai/reward-bench [filtered]",
+    "LLM-as-a-judge: RewardBench pairs in both A/B orders, 5,000 train + 970 test tuples (--split strict|loose)",
+)  # fmt: skip
+BUILDERS["judgebench"] = Builder(
+    _build_judgebench, "eval", "ScalerLab/JudgeBench [gpt, claude]",
+    "LLM-as-a-judge: JudgeBench's 620 pairs, source order and swapped (--games 2)",
+)  # fmt: skip
 
 __all__ = [
     "BUILDERS",
@@ -299,5 +331,6 @@ __all__ = [
     "build_eval_7bench",
     "build_math_133",
     "build_math_lv3to5",
+    "build_math_train",
     "collect",
 ]

@@ -4,7 +4,7 @@ An output row (one prompt)::
 
     data_source   str                      benchmark name, e.g. "MATH500" (veRL groups validation metrics by it)
     prompt        [{"role": "user", "content": question}]
-    ability       "math"
+    ability       "math" ("judge" for the pairwise judge rows)
     reward_model  {"style": "rule", "ground_truth": answer}
     extra_info    {"split": ..., "index": int, "origin": "file#row", ...source fields as strings}
     question      str                      the bare question (the ReMA rollout builds its own prompts from it)
@@ -30,6 +30,7 @@ import pandas as pd
 logger = logging.getLogger(__name__)
 
 ABILITY = "math"
+ABILITIES: tuple[str, ...] = (ABILITY, "judge")  # "judge": pairwise LLM-as-a-judge rows (verl_rema.data.judge)
 COLUMNS: tuple[str, ...] = ("data_source", "prompt", "ability", "reward_model", "extra_info", "question", "subset")
 OnBadRow = Literal["skip", "error"]
 
@@ -186,6 +187,7 @@ def make_row(
     index: int,
     origin: str,
     source_fields: Mapping[str, Any] | None = None,
+    ability: str = ABILITY,
 ) -> dict[str, Any]:
     """One output row; ``data_source`` is the subset, so veRL reports validation metrics per benchmark."""
     extra: dict[str, Any] = {"split": split, "index": int(index), "origin": origin}
@@ -196,7 +198,7 @@ def make_row(
     row = {
         "data_source": subset,
         "prompt": [{"role": "user", "content": question}],
-        "ability": ABILITY,
+        "ability": ability,
         "reward_model": {"style": "rule", "ground_truth": answer},
         "extra_info": extra,
         "question": question,
@@ -222,8 +224,8 @@ def validate_row(row: Mapping[str, Any]) -> None:
         or not all(isinstance(m["content"], str) and m["content"] for m in prompt)
     ):
         raise ValueError(f"prompt must be a non-empty list of {{role, content}} messages, got {prompt!r:.200}")
-    if row["ability"] != ABILITY:
-        raise ValueError(f"ability must be {ABILITY!r}, got {row['ability']!r}")
+    if row["ability"] not in ABILITIES:
+        raise ValueError(f"ability must be one of {ABILITIES}, got {row['ability']!r}")
     reward = row["reward_model"]
     if not isinstance(reward, Mapping) or reward.get("style") != "rule":
         raise ValueError(f"reward_model must be {{'style': 'rule', 'ground_truth': str}}, got {reward!r:.200}")

@@ -35,6 +35,7 @@ from verl_rema.main_ppo import prepare_process, run
 
 TRAINER_MODULE = "verl_rema.evaluate.trainer"
 TRAINER_MODE = "rema_eval"  # == verl_rema.evaluate.trainer.TRAINER_MODE (importing it pulls in veRL)
+SEPARATE_TRAINER_MODE = "rema_separate_eval"  # the same, with a model per role (``rema.models``)
 DATA_FILE = "eval_data.parquet"
 
 
@@ -132,7 +133,8 @@ def apply(config: DictConfig, settings: EvalSettings, data_file: str | None, out
         trainer.val_only = True
         trainer.val_before_train = True
         trainer.validation_data_dir = str(out_dir / "generations")
-        trainer.v1.trainer_mode = TRAINER_MODE
+        separate = OmegaConf.select(config, "rema.models", default=None) is not None
+        trainer.v1.trainer_mode = SEPARATE_TRAINER_MODE if separate else TRAINER_MODE
         if settings.checkpoint is not None:
             trainer.resume_mode = "resume_path"
             trainer.resume_from_path = os.path.abspath(settings.checkpoint)
@@ -191,6 +193,14 @@ def main(config: DictConfig) -> None:
         verl_metrics_file=metrics_path,
     )
     print(markdown(results), flush=True)
+    from verl_rema.evaluate.judge import write_judge_report  # judge.{md,json,png}: only for judge-reward runs
+
+    judge_paths = write_judge_report(
+        out_dir / "generations" / f"{settings.checkpoint_step}.jsonl", out_dir, {"name": settings.name}
+    )
+    if judge_paths:
+        print(judge_paths["judge.md"].read_text(), flush=True)
+    paths = {**paths, **judge_paths}
     print("\n".join(f"verl-rema evaluate: wrote {path}" for path in paths.values()), flush=True)
 
 

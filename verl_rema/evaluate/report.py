@@ -55,7 +55,8 @@ def wilson(p: float, n: float, z: float = Z) -> tuple[float, float]:
         raise ValueError(f"need at least one trial, got n={n}")
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # the outer min/max: at p = 0 or 1 the bound can round to the wrong side of p (e.g. 2.8e-17 for p = 0)
+    return min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half))
 
 
 def accuracy_interval(per_question: Sequence[float], samples_per_question: int, z: float = Z) -> Interval:

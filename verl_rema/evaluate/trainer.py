@@ -9,6 +9,8 @@ batch, right after veRL samples the batch and before it clears it, and writes th
 
 It also prints one progress line per validation batch (veRL's validation has no progress bar). Training steps
 are ``rema_sync``'s, unchanged, so ``trainer.v1.trainer_mode=rema_eval`` may be used for training runs as well.
+``rema_separate_eval`` is the same record on the separate-models trainer (``rema.models``): both role models are
+loaded from the checkpoint and each role's turns go to its own model.
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ from tqdm import tqdm
 from verl.trainer.ppo.v1 import register_trainer
 
 from verl_rema.protocol import FINISH_REASON_FIELD, METRICS_FIELD, NUM_ROUNDS_FIELD, ROLE_FIELD, RowKey
+from verl_rema.separate.trainer import ReMASeparateTrainer
 from verl_rema.trainer.rema_trainer import ReMATrainer, as_list
 
 TRAINER_MODE = "rema_eval"
+SEPARATE_TRAINER_MODE = "rema_separate_eval"
 SIDECAR_SUFFIX = ".rema.jsonl"
 FIELDS: tuple[str, ...] = ("data_source", "num_turns", "extra_fields")
 EXTRA_FIELDS: tuple[str, ...] = (ROLE_FIELD, FINISH_REASON_FIELD, NUM_ROUNDS_FIELD, METRICS_FIELD)
@@ -75,9 +79,13 @@ class ValidationProgress:
         self.printer(meter)
 
 
-@register_trainer(TRAINER_MODE)
-class ReMAEvalTrainer(ReMATrainer):
-    """``ReMATrainer`` whose validation also writes ``<step>.rema.jsonl`` and prints its progress."""
+class ValidationRecords:
+    """Mixed into a ReMA trainer: its validation also writes ``<step>.rema.jsonl`` and prints its progress."""
+
+    config: Any
+    global_steps: int
+    replay_buffer: Any
+    val_dataset: Any
 
     def _validate(self) -> dict[str, float]:
         records: list[dict[str, Any]] = []
@@ -94,7 +102,7 @@ class ReMAEvalTrainer(ReMATrainer):
 
         buffer.sample = sample_and_record
         try:
-            metrics = super()._validate()
+            metrics = super()._validate()  # type: ignore[misc]
         finally:
             if own_attribute:
                 buffer.sample = sample
@@ -127,3 +135,16 @@ class ReMAEvalTrainer(ReMATrainer):
             for record in records:
                 file.write(json.dumps(record, ensure_ascii=False, default=_json_default) + "\n")
         print(f"verl-rema: wrote {len(records)} validation records to {path}", flush=True)
+
+
+@register_trainer(TRAINER_MODE)
+class ReMAEvalTrainer(ValidationRecords, ReMATrainer):
+    """One shared model."""
+
+
+@register_trainer(SEPARATE_TRAINER_MODE)
+class ReMASeparateEvalTrainer(ValidationRecords, ReMASeparateTrainer):
+    """A model per role. The checkpoint's training schedule is not compared: evaluation only reads the models."""
+
+    def _restore_schedule(self, saved: dict[str, Any], folder: str) -> None:
+        return None

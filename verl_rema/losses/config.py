@@ -65,6 +65,12 @@ class RemaTurnLossConfig(PolicyLossConfig):
     def __post_init__(self) -> None:
         """Reject a setting the loss cannot honour (veRL builds this in every worker from the composed YAML)."""
         where = "actor_rollout_ref.actor.policy_loss"
+        for name in ("turn_log_ratio_clip", "turn_clip_ratio_low", "turn_clip_ratio_high", "turn_clip_ratio_c"):
+            value = getattr(self, name)  # a string from a YAML typo would otherwise fail as an opaque TypeError
+            if (value is not None or name == "turn_log_ratio_clip") and (
+                isinstance(value, bool) or not isinstance(value, int | float)
+            ):
+                raise ValueError(f"{where}.{name} must be a number, got {value!r}")
         if self.turn_ratio_mode not in RATIO_MODES:
             raise ValueError(f"{where}.turn_ratio_mode must be one of {RATIO_MODES}, got {self.turn_ratio_mode!r}")
         if self.turn_aggregation not in AGGREGATIONS:

@@ -27,10 +27,9 @@ from __future__ import annotations
 
 import logging
 import numbers
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from verl_rema.protocol import (
@@ -38,37 +37,46 @@ from verl_rema.protocol import (
     FINISH_REASON_FIELD,
     METRICS_FIELD,
     NO_FINISH_REASON,
+    RA_ANSWERS_FIELD,
+    ROLE_FIELD,
     FinishReason,
+    Role,
 )
+from verl_rema.rewards.reward_kwargs import KWARGS_PATH, RewardKwargs
+from verl_rema.rewards.role_rewards import MTA_REWARDS, PENALTIES, consistency_reward, mta_reward, ra_reward
 from verl_rema.rewards.verifier_pool import VerifyResult, get_pool
 
 logger = logging.getLogger(__name__)
 
-KWARGS_PATH = "reward.custom_reward_function.reward_kwargs"
-# Keyword arguments veRL itself may pass to a custom reward function; anything else unknown is probably a typo.
-_VERL_KWARGS = frozenset({"reward_router_address", "reward_model_tokenizer"})
-_warned_kwargs: set[str] = set()
-_warn_lock = threading.Lock()
+REWARD_MODES: tuple[str, ...] = ("binary", "role")
 
 
 @dataclass(frozen=True)
-class MathRewardKwargs:
+class MathRewardKwargs(RewardKwargs):
     """``reward.custom_reward_function.reward_kwargs`` of the math reward, typed once.
 
     Args:
         timeout_s: Per-item verifier deadline; a timeout scores 0 (status ``timeout``).
-        mask_unfinished_reward: Score 0 unless the episode finished ``normal`` (the reference run).
+        mask_unfinished_reward: ``binary``: score 0 unless the episode finished ``normal`` (the reference run).
         num_procs: Verifier processes per reward worker; null = min(4, CPUs).
+        reward_mode: ``binary`` (correctness, both roles alike) or ``role``: the paper's role rewards of single-turn
+            ReMA with separate models (:mod:`.role_rewards`), by the scored row's role.
+        mta_penalty: ``role``: the MTA's -1 for a boxed answer in its plan is ``add``-ed or ``set`` (ambiguous in
+            the paper).
+        mta_reward: ``role``: ``correctness`` (the mean over the RA answers to the plan) or ``consistency`` (Eq. 14).
     """
 
     timeout_s: float = 10.0
     mask_unfinished_reward: bool = True
     num_procs: int | None = None
+    reward_mode: str = "binary"
+    mta_penalty: str = "add"
+    mta_reward: str = "correctness"
+
+    REWARD = "math reward"
 
     def __post_init__(self) -> None:
-        object.__setattr__(
-            self, "mask_unfinished_reward", _as_bool(self.mask_unfinished_reward, "mask_unfinished_reward")
-        )
+        self._set_bool("mask_unfinished_reward")
         try:
             timeout = float(self.timeout_s)
         except (TypeError, ValueError):
@@ -76,42 +84,8 @@ class MathRewardKwargs:
         if not timeout > 0:
             raise ValueError(f"{KWARGS_PATH}.timeout_s must be > 0, got {self.timeout_s!r}")
         object.__setattr__(self, "timeout_s", timeout)
-        procs = self.num_procs
-        if procs is not None and (isinstance(procs, bool) or not isinstance(procs, int) or procs < 1):
-            raise ValueError(f"{KWARGS_PATH}.num_procs must be a positive integer or null, got {procs!r}")
-
-    @classmethod
-    def known(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in fields(cls))
-
-    @classmethod
-    def parse(cls, kwargs: Mapping[str, Any], *, strict: bool) -> MathRewardKwargs:
-        """``strict`` (start-up check): an unknown key is an error; at scoring time it is warned about once."""
-        unknown = set(kwargs) - set(cls.known()) - _VERL_KWARGS
-        if unknown and strict:
-            raise ValueError(f"{KWARGS_PATH}: unknown keys {sorted(unknown)}; known: {list(cls.known())}")
-        if unknown:
-            _warn_unknown_kwargs(unknown)
-        return cls(**{k: v for k, v in kwargs.items() if k in cls.known()})
-
-
-def _warn_unknown_kwargs(unknown: set[str]) -> None:
-    with _warn_lock:
-        new = unknown - _warned_kwargs
-        _warned_kwargs.update(new)
-    if new:
-        logger.warning("verl_rema math reward: ignoring unknown reward_kwargs %s", sorted(new))
-
-
-def _as_bool(value: Any, name: str) -> bool:
-    """Hydra overrides may arrive as strings; accept the usual spellings and nothing else."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "false", "0", "no"):
-        return value.strip().lower() in ("true", "1", "yes")
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    raise ValueError(f"{KWARGS_PATH}.{name} must be a boolean, got {value!r}")
+        self._check_num_procs()
+        self._check_choices((("reward_mode", REWARD_MODES), ("mta_penalty", PENALTIES), ("mta_reward", MTA_REWARDS)))
 
 
 def gold_answers(ground_truth: Any) -> tuple[str, ...]:
@@ -175,12 +149,45 @@ def compute_score(
     averages every numeric extra key per data source in validation, which makes them ``val-aux/<source>/rema/...``.
     """
     settings = MathRewardKwargs.parse(reward_kwargs, strict=False)
-    verdict = get_pool(settings.num_procs).verify(
-        gold_answers(ground_truth), text_to_score(solution_str, extra_info), settings.timeout_s
-    )
+    gold = gold_answers(ground_truth)
+    verdict = get_pool(settings.num_procs).verify(gold, text_to_score(solution_str, extra_info), settings.timeout_s)
+    result = _reward_dict(verdict, finish_reason_of(extra_info), settings.mask_unfinished_reward)
+    if settings.reward_mode == "role":
+        result.update(_role_reward(settings, gold, verdict, extra_info or {}))
+    return {**result, **dialogue_metrics_of(extra_info)}
+
+
+def _role_reward(
+    settings: MathRewardKwargs, gold: tuple[str, ...], verdict: VerifyResult, info: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The scored row's role reward (``score``), and ``acc`` as the RA answers' mean correctness for an MTA row."""
+    from verl_rema.rollout.metrics import contains_boxed  # pure Python; keeps this module's imports light
+
+    role = str(getattr(info.get(ROLE_FIELD), "value", info.get(ROLE_FIELD)) or Role.REASONING.value)
+    if role != Role.META.value:
+        boxed = contains_boxed(text_to_score("", info))
+        return {"score": ra_reward(verdict.correct, boxed), "plan_leak": 0.0, "ra_answers": 1.0}
+    answers = info.get(RA_ANSWERS_FIELD)
+    if hasattr(answers, "tolist"):
+        answers = answers.tolist()
+    # the rema_algorithm1 loop's K answers (none when the episode ended before the RA spoke: the plan then earns
+    # what a plan whose every answer is wrong earns); another loop's episode: its one final answer
+    answers = [str(a) for a in answers] if isinstance(answers, list | tuple) else [text_to_score("", info)]
+    pool = get_pool(settings.num_procs)
+    correct = [pool.verify(gold, answer, settings.timeout_s).correct for answer in answers] or [False]
+    leak_rate = dialogue_metrics_of(info).get("rema/meta/answer_leak_rate")
+    leaks = bool(leak_rate)  # the share of the MTA's messages with a \boxed{} answer
+    if settings.mta_reward == "consistency":
+        from verl_rema.data.schema import last_boxed
+
+        score = consistency_reward([last_boxed(a) for a in answers] or [None], leaks, settings.mta_penalty)  # type: ignore[arg-type]
+    else:
+        score = mta_reward(correct, leaks, settings.mta_penalty)  # type: ignore[arg-type]
     return {
-        **_reward_dict(verdict, finish_reason_of(extra_info), settings.mask_unfinished_reward),
-        **dialogue_metrics_of(extra_info),
+        "score": score,
+        "acc": sum(correct) / len(correct),
+        "plan_leak": float(leaks),
+        "ra_answers": float(len(answers)),
     }
 
 

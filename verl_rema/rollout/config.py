@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
 from verl.base_config import BaseConfig
 
+from verl_rema.config_block import ConfigBlock, require_int
 from verl_rema.prompts import PromptSet, load_prompt_set
 from verl_rema.protocol import ROLES, Role
 
@@ -34,11 +35,13 @@ def _help(text: str, default: Any) -> Any:
 
 
 @dataclass
-class ReMARolloutConfig(BaseConfig):
+class ReMARolloutConfig(ConfigBlock, BaseConfig):
     """The ReMA dialogue: who speaks, how long, when an episode ends.
 
     Per-role fields take one value for both roles or ``{meta: ..., reasoning: ...}``.
     """
+
+    CONFIG_PATH: ClassVar[str] = CONFIG_PATH
 
     _target_: str = "verl_rema.rollout.config.ReMARolloutConfig"
     prompt_set: Any = _help(
@@ -71,7 +74,10 @@ class ReMARolloutConfig(BaseConfig):
 
     def __post_init__(self) -> None:
         # Resolved once; not dataclass fields (BaseConfig freezes fields, and these are derived).
-        object.__setattr__(self, "_prompts", load_prompt_set(self.prompt_set))
+        try:
+            object.__setattr__(self, "_prompts", load_prompt_set(self.prompt_set))
+        except (TypeError, ValueError, OSError) as error:  # name the key: the loader only knows the value
+            raise ValueError(f"{CONFIG_PATH}.prompt_set: {error}") from None
         _positive_int(self.max_turns, "max_turns")
         object.__setattr__(self, "_per_message", _per_role(self.max_tokens_per_message, "max_tokens_per_message"))
         object.__setattr__(self, "_context", _per_role(self.max_context_tokens, "max_context_tokens", optional=True))
@@ -85,18 +91,6 @@ class ReMARolloutConfig(BaseConfig):
         if token is not None and not self._prompts.has_meta:
             raise ValueError(f"{CONFIG_PATH}.finish_token={token!r} needs a prompt set with a meta role")
         object.__setattr__(self, "_finish", token)
-
-    @classmethod
-    def from_config(cls, block: Any) -> ReMARolloutConfig:
-        """The block of a composed config (a ``DictConfig`` or mapping; None: all defaults), checked."""
-        from omegaconf import OmegaConf
-
-        values = OmegaConf.to_container(block, resolve=True) if OmegaConf.is_config(block) else dict(block or {})
-        values.pop("_target_", None)
-        unknown = sorted(set(values) - {f for f in cls.__dataclass_fields__ if f != "_target_"})
-        if unknown:
-            raise ValueError(f"{CONFIG_PATH}: unknown keys {[f'{CONFIG_PATH}.{k}' for k in unknown]}")
-        return cls(**values)
 
     @property
     def prompts(self) -> PromptSet:
@@ -128,8 +122,7 @@ class ReMARolloutConfig(BaseConfig):
 
 
 def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{CONFIG_PATH}.{name} must be a positive integer, got {value!r}")
+    require_int(CONFIG_PATH, name, value)
     return value
 
 
@@ -167,7 +160,13 @@ def register_schema() -> None:
     from hydra.core.config_store import ConfigStore
     from omegaconf import OmegaConf
 
-    ConfigStore.instance().store(group="rema_schema", name="rollout", node=ReMARolloutConfig)
+    from verl_rema.separate.algorithm1 import Algorithm1Config
+    from verl_rema.separate.schedule import ScheduleConfig
+
+    store = ConfigStore.instance()
+    store.store(group="rema_schema", name="rollout", node=ReMARolloutConfig)
+    store.store(group="rema_schema", name="schedule", node=ScheduleConfig)
+    store.store(group="rema_schema", name="algorithm1", node=Algorithm1Config)
     if not OmegaConf.has_resolver(ROW_TOKENS_RESOLVER):
         OmegaConf.register_new_resolver(ROW_TOKENS_RESOLVER, _row_tokens_resolver)
 

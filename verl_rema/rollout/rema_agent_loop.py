@@ -34,7 +34,7 @@ from typing import Any
 from uuid import uuid4
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopMetrics, AgentLoopOutput, register
 from verl.utils.profiler import simple_timer
 from verl.workers.rollout.llm_server import LLMServerClient
@@ -44,8 +44,9 @@ from verl_rema.losses.turns import assert_turn_layout
 from verl_rema.protocol import FINAL_ANSWER_FIELD, FINISH_REASON_FIELD, METRICS_FIELD, NUM_ROUNDS_FIELD, Role
 from verl_rema.rollout.config import CONFIG_PATH, ReMARolloutConfig
 from verl_rema.rollout.dialogue import Dialogue, describe_row, question_from_row, row_fields_of
+from verl_rema.rollout.loop_cache import loop_setup, memoize_scaffold_renders
 from verl_rema.rollout.metrics import episode_metrics
-from verl_rema.rollout.rows import RoleTrack, idle_output, message_tail, missing_tail, role_output
+from verl_rema.rollout.rows import RoleTrack, idle_output, missing_tail, role_output
 
 logger = logging.getLogger(__name__)
 logger.setLevel(os.getenv("VERL_LOGGING_LEVEL", "WARN"))
@@ -79,16 +80,15 @@ class ReMAAgentLoop(AgentLoopBase):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        if not OmegaConf.select(self.config, "trainer.use_v1", default=True):
-            raise ValueError(
-                "the 'rema' agent loop returns one output per role and needs veRL's v1 trainer (trainer.use_v1=true)"
-            )
-        self.settings = ReMARolloutConfig.from_config(OmegaConf.select(self.config, CONFIG_PATH, default=None))
-        self._context_caps = self._caps(self.config, self.settings)
-        self._tail = message_tail(self.tokenizer, self.apply_chat_template_kwargs)
-        eos = self.tokenizer.eos_token_id
+        # Derived (and checked: trainer.use_v1, rema.rollout) once per worker, not per episode: see loop_cache.py.
+        setup = loop_setup(self.config, self.data_config, self.tokenizer, self.apply_chat_template_kwargs, self._caps)
+        self.settings = setup.settings
+        self._context_caps = setup.context_caps
+        self._tail = setup.tail
         # A reply ending with one of these stopped on its own; the engine is told to stop on them.
-        self._stop_token_ids = sorted(({eos} if isinstance(eos, int) else set(eos or [])) | set(self._tail[:1]))
+        self._stop_token_ids = setup.stop_token_ids
+        self._openings = setup.openings
+        memoize_scaffold_renders(self.continuous_token_builder, setup.scaffold_renders)
 
     @staticmethod
     def _caps(config: DictConfig, settings: ReMARolloutConfig) -> dict[Role, int]:
@@ -108,9 +108,10 @@ class ReMAAgentLoop(AgentLoopBase):
         return caps
 
     def _server_for(self, role: Role) -> LLMServerClient:
-        """The single point of the role -> model mapping (separate models per role plug in here). Parameter
-        sharing: one server plays both roles."""
-        return self.server_manager
+        """The single point of the role -> model mapping. Parameter sharing: one server set plays both roles; with
+        a model per role the trainer hands a client that routes (``verl_rema.separate.client``)."""
+        for_role = getattr(self.server_manager, "for_role", None)
+        return for_role(role) if for_role is not None else self.server_manager
 
     # -- the episode ---------------------------------------------------------------------------------------------
 
@@ -133,7 +134,7 @@ class ReMAAgentLoop(AgentLoopBase):
             budget = min(per_message, room) if self.settings.strict_context_cap else per_message
             reply = await self._generate(role, track, budget, sampling_params, stats, kwargs, row)
             ids = list(reply.token_ids)
-            await self._append_reply(track, ids, reply, want_logprobs, row)
+            self._append_reply(track, ids, reply, want_logprobs, row)
             dialogue.record(
                 role,
                 self.tokenizer.decode(ids, skip_special_tokens=True),
@@ -145,7 +146,10 @@ class ReMAAgentLoop(AgentLoopBase):
 
         if stats.min_global_steps is None:  # nothing was generated (overflow before the first turn)
             stats.min_global_steps = stats.max_global_steps = _as_int(kwargs.get("global_steps"))
-        return await self._rows(dialogue, tracks, stats, want_logprobs)
+        try:
+            return await self._rows(dialogue, tracks, stats, want_logprobs)
+        except (AssertionError, ValueError) as error:  # a misaligned row never reaches a step; say whose it was
+            raise RuntimeError(f"ReMA rollout: {row}: {error}") from error
 
     async def _sync_view(
         self, role: Role, dialogue: Dialogue, tracks: dict[Role, RoleTrack], want_logprobs: bool
@@ -169,10 +173,11 @@ class ReMAAgentLoop(AgentLoopBase):
     async def _new_track(self, view: list[dict[str, str]], want_logprobs: bool) -> RoleTrack:
         # The builder directly, not ct_build_initial_tokens: that one left-truncates prompts longer than
         # rollout.prompt_length (the RA's first prompt holds the MTA's first message); here the per-role
-        # context cap decides, as an explicit context_overflow.
-        prompt_ids = await self.loop.run_in_executor(
-            None, lambda: self.continuous_token_builder.build_initial_tokens(view)
-        )
+        # context cap decides, as an explicit context_overflow. The rollout.n episodes of a prompt open the
+        # MTA's chat identically, so each distinct opening is rendered once (loop_cache.py).
+        builder = self.continuous_token_builder
+        key = (type(builder), *((message["role"], message["content"]) for message in view))
+        prompt_ids = self._openings.get_or_make(key, lambda: tuple(builder.build_initial_tokens(view)))
         return RoleTrack(
             request_id=uuid4().hex,
             messages=view,
@@ -207,19 +212,18 @@ class ReMAAgentLoop(AgentLoopBase):
         stats.add(output)
         return output
 
-    async def _append_reply(
+    def _append_reply(
         self, track: RoleTrack, ids: list[int], reply: TokenOutput, want_logprobs: bool, row: str
     ) -> None:
         """Append the sampled tokens (mask 1, the engine's log-probs), then close the message like the template."""
         if want_logprobs and (reply.log_probs is None or len(reply.log_probs) != len(ids)):
             got = None if reply.log_probs is None else len(reply.log_probs)
             raise RuntimeError(f"ReMA rollout: {row}: the engine returned {got} log-probs for {len(ids)} tokens")
-        merge, track.mask, track.logprobs = await self.ct_merge_assistant_token(
-            track.token_ids,
-            ids,
-            track.mask,
-            track.logprobs,
-            assistant_logprobs=list(reply.log_probs) if want_logprobs else None,
+        # What veRL's ct_merge_assistant_token does, without its thread-pool hop for a list concatenation.
+        builder = self.continuous_token_builder
+        merge = builder.merge_assistant_tokens(track.token_ids, ids)
+        track.mask, track.logprobs = builder.align_response_metadata(
+            merge, track.mask, track.logprobs, assistant_logprobs=list(reply.log_probs) if want_logprobs else None
         )
         track.token_ids = merge.token_ids
         track.action_end = len(track.token_ids)
@@ -232,9 +236,16 @@ class ReMAAgentLoop(AgentLoopBase):
     # -- training rows -------------------------------------------------------------------------------------------
 
     async def _rows(
-        self, dialogue: Dialogue, tracks: dict[Role, RoleTrack], stats: EpisodeStats, want_logprobs: bool
+        self,
+        dialogue: Dialogue,
+        tracks: dict[Role, RoleTrack],
+        stats: EpisodeStats,
+        want_logprobs: bool,
+        order: tuple[Role, ...] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> list[AgentLoopOutput]:
-        """One row per role of the prompt set, in speaking order (MTA first, RA last: the reward scores the last)."""
+        """One row per role of the prompt set, in speaking order (MTA first, RA last: the reward scores the last);
+        ``order`` puts another role's row last, ``extra`` adds episode fields (Algorithm 1's phases)."""
         shared = {
             FINISH_REASON_FIELD: dialogue.finish_reason.value,
             FINAL_ANSWER_FIELD: dialogue.final_answer,
@@ -242,12 +253,13 @@ class ReMAAgentLoop(AgentLoopBase):
             METRICS_FIELD: episode_metrics(dialogue.messages, dialogue.finish_reason.value),
             "min_global_steps": stats.min_global_steps,
             "max_global_steps": stats.max_global_steps,
+            **(extra or {}),
         }
         metrics = AgentLoopMetrics(
             generate_sequences=stats.timing.get("generate_sequences", 0.0), num_preempted=stats.num_preempted
         )
         rows = []
-        for role in dialogue.roles:
+        for role in order or dialogue.roles:
             track = tracks.get(role)
             if track is None:  # the episode ended before this role's first turn
                 track = await self._new_track(dialogue.opening(role), want_logprobs)

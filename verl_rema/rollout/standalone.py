@@ -1,7 +1,8 @@
 """The ``rema`` agent loop outside veRL's workers, built exactly as veRL builds it, for tests and benchmarks.
 
 veRL's ``AgentLoopWorker`` instantiates one agent loop per episode from the registry entry with
-``hydra.utils.instantiate`` and hands it a server manager (anything with ``LLMServerClient.generate``'s signature).
+``hydra.utils.instantiate`` (as looked up in veRL's module, where a patch may have replaced it) and hands it a server
+manager (anything with ``LLMServerClient.generate``'s signature).
 :func:`make_agent_loop` does the same with a server of the caller's (a scripted engine in the unit tests, an
 in-process vLLM engine in ``benchmarks/bench_rema_rollout.py``), so both drive the very code that trains.
 """
@@ -35,17 +36,18 @@ def trainer_config(
 
 
 def make_agent_loop(
-    config: DictConfig, server_manager: Any, tokenizer: Any, hf_model_type: str | None = None
+    config: DictConfig, server_manager: Any, tokenizer: Any, hf_model_type: str | None = None, name: str | None = None
 ) -> Any:  # a ReMAAgentLoop
-    """One agent loop, as ``AgentLoopWorker._run_agent_loop`` makes it (registry entry + instantiate)."""
-    import hydra
+    """One agent loop, as ``AgentLoopWorker._run_agent_loop`` makes it: registry entry + the ``instantiate`` that
+    veRL's module calls (Hydra's, or the direct path of ``verl_rema_patches.agent_loop_instantiate`` once applied)."""
+    from verl.experimental.agent_loop import agent_loop
     from verl.experimental.agent_loop.agent_loop import DictConfigWrap, ToolListWrap, _agent_loop_registry
     from verl.utils.dataset.rl_dataset import RLHFDataset
 
     from verl_rema.rollout.rema_agent_loop import AGENT_NAME
 
-    return hydra.utils.instantiate(
-        config=_agent_loop_registry[AGENT_NAME],
+    return agent_loop.hydra.utils.instantiate(
+        config=_agent_loop_registry[name or AGENT_NAME],
         trainer_config=DictConfigWrap(config=config),
         server_manager=server_manager,
         tokenizer=tokenizer,

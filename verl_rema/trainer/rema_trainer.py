@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -35,6 +36,7 @@ from verl.trainer.ppo.v1 import PPOTrainerSync, register_trainer
 from verl_rema.advantages.row_roles import rows_with_roles
 from verl_rema.checks import rows_per_episode
 from verl_rema.protocol import ROLE_FIELD
+from verl_rema.resume_check import read_tracker, write_fingerprint, write_tracker
 from verl_rema.rollout.metrics import aggregate_row_metrics
 from verl_rema.trainer.step_metrics import PREFIX, episode_outcomes, role_shares
 
@@ -43,6 +45,7 @@ logger = logging.getLogger(__name__)
 TRAINER_MODE = "rema_sync"
 
 VERL_MODE = "sync"
+RESUME_PROBE_ENV = "VERL_REMA_RESUME_PROBE"
 
 
 def _fetch(batch, field: str) -> list | None:
@@ -83,12 +86,53 @@ class ReMATrainer(PPOTrainerSync):
         return math.lcm(super()._get_required_batch_multiple(dp_size), self.mini_batch_rows)
 
     def _update_actor(self, batch, metrics: dict):
+        print(f"verl-rema: step {self.global_steps}: updating the actor on {len(batch)} rows", flush=True)
         with _mini_batch_of_rows(self.config.actor_rollout_ref.actor, self.rows_per_episode):
             batch = super()._update_actor(batch, metrics)
         epochs = int(self.config.actor_rollout_ref.actor.ppo_epochs)
         metrics[f"{PREFIX}optimizer_steps"] = float(epochs * (len(batch) // self.mini_batch_rows))
         metrics[f"{PREFIX}padding_rows"] = float(sum(bool(tag.get("is_padding", False)) for tag in batch.tags))
         return batch
+
+    # -- checkpoints: a recipe fingerprint, the latest-step marker after the step's metrics, a resume probe ---------
+
+    def _save_checkpoint(self):
+        """This run's recipe fingerprint first (``rema_run.json``, :mod:`verl_rema.resume_check`), then veRL's files.
+
+        veRL marks the step as the latest checkpoint as soon as its files are written, before it logs the step's
+        metrics (and validates, and dumps the rollouts): a kill in between resumes after a step whose metrics were
+        never logged. The marker is held back here and set at the next step's start, or after the last step, once
+        the metrics are in the metrics file; a kill before that re-runs the step."""
+        root = os.path.abspath(str(self.config.trainer.default_local_dir))
+        write_fingerprint(os.path.join(root, f"global_step_{self.global_steps}"), self.config)
+        previous = read_tracker(root)
+        super()._save_checkpoint()
+        if not self.config.actor_rollout_ref.actor.get("checkpoint", {}).get("async_save", False):
+            write_tracker(root, previous)
+            self._uncommitted = (root, str(self.global_steps))
+
+    def _commit_checkpoint(self) -> None:
+        uncommitted = getattr(self, "_uncommitted", None)
+        if uncommitted is not None:
+            write_tracker(*uncommitted)
+            self._uncommitted = None
+
+    def on_step_begin(self):
+        self._commit_checkpoint()  # the previous step's metrics were logged
+        super().on_step_begin()
+
+    def _shutdown_dump_executor(self):
+        super()._shutdown_dump_executor()
+        self._commit_checkpoint()  # after the last step's metrics
+
+    def _load_checkpoint(self):
+        """veRL's, then (``VERL_REMA_RESUME_PROBE=DIR``, a drill) the actor's state as loaded, saved to DIR for a
+        comparison with the checkpoint it came from (``tests/e2e/test_kill_resume_cpu.py``)."""
+        super()._load_checkpoint()
+        probe = os.environ.get(RESUME_PROBE_ENV)
+        if probe and self.global_steps > 0:
+            folder = os.path.join(probe, f"global_step_{self.global_steps}", "actor")
+            self.actor_rollout_wg.save_checkpoint(folder, None, self.global_steps, max_ckpt_to_keep=None)
 
     # -- 2. roles for the estimators -----------------------------------------------------------------------------
 
