@@ -205,3 +205,22 @@ def test_start_up_check_error_names_the_row_and_skip_trains_on_the_others(embedd
     config = _config(embedded, train, tmp_path, "sometimes")
     with pytest.raises(ValueError, match=r"rema.on_bad_row='sometimes'; allowed: \['error', 'skip'\]"):
         check_data(config, rollout_settings(config))
+
+
+def test_validation_rows_over_the_context_cap_are_kept_and_reported(embedded, clean_rows, tmp_path, capsys):
+    """An evaluation scores every row: an over-long validation opening stays (it ends context_overflow, reward 0) and
+    is reported; the same row in the training data stops the start under ``error``."""
+    from verl_rema.checks import rollout_settings
+
+    rows = copy.deepcopy(clean_rows)
+    rows[3]["question"] = LONG
+    long_file = write(rows, tmp_path / "long.parquet")
+    config = _config(embedded, embedded.train, tmp_path, "error")
+    config.data.val_files = str(long_file)
+    results = check_data(config, rollout_settings(config))
+    assert [(r.file, len(r.kept), [e.row for e in r.overlong]) for r in results][1] == (str(long_file), N_ROWS, [3])
+    assert config.data.val_files == str(long_file)  # not repointed at a copy
+    assert "1 over the context cap (kept: they end context_overflow)" in capsys.readouterr().out
+    config = _config(embedded, long_file, tmp_path, "error")
+    with pytest.raises(ValueError, match=rf"data.train_files: {long_file}: row 3: field 'question'.*over its cap"):
+        check_data(config, rollout_settings(config))

@@ -49,9 +49,11 @@ class FileCheck:
     rows: int = 0
     kept: list[int] = field(default_factory=list)
     bad: list[BadRowError] = field(default_factory=list)
+    overlong: list[BadRowError] = field(default_factory=list)  # kept rows whose opening chat is over its cap
 
     def summary(self) -> str:
-        return f"{self.file}: {self.rows} rows, {len(self.kept)} kept, {len(self.bad)} bad"
+        over = f", {len(self.overlong)} over the context cap (kept: they end context_overflow)" if self.overlong else ""
+        return f"{self.file}: {self.rows} rows, {len(self.kept)} kept, {len(self.bad)} bad{over}"
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -176,8 +178,12 @@ class OpeningLengths:
                 )  # fmt: skip
 
 
-def check_file(path: str | Path, settings: ReMARolloutConfig, policy: BadRowPolicy, lengths: OpeningLengths | None = None) -> FileCheck:  # fmt: skip
-    """Check every row of ``path``; ``policy.mode == "error"`` raises the first BadRowError."""
+def check_file(path: str | Path, settings: ReMARolloutConfig, policy: BadRowPolicy, lengths: OpeningLengths | None = None, overlong_is_bad: bool = True) -> FileCheck:  # fmt: skip
+    """Check every row of ``path``; ``policy.mode == "error"`` raises the first BadRowError.
+
+    ``overlong_is_bad=False`` (validation and evaluation data) keeps a row whose opening chat is over its cap and
+    lists it in ``overlong``: an evaluation scores every row (such a row ends ``context_overflow``, reward 0), so
+    dropping it would change the denominator."""
     file = str(path)
     result, seen = FileCheck(file), {}
     for row, record in enumerate(read_rows(path)):
@@ -194,7 +200,12 @@ def check_file(path: str | Path, settings: ReMARolloutConfig, policy: BadRowPoli
                     raise BadRowError(file, row, "extra_info.index", f"duplicate key (data_source, subset, index)={key} of row {seen[key]}")  # fmt: skip
                 seen[key] = row
             if lengths is not None:
-                lengths.check(record, file, row)
+                try:
+                    lengths.check(record, file, row)
+                except BadRowError as error:
+                    if overlong_is_bad:
+                        raise
+                    result.overlong.append(error)
         except BadRowError as error:
             policy.handle(error)
             result.bad.append(error)

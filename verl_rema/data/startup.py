@@ -1,6 +1,8 @@
 """The data check at the start of ``main_ppo`` / ``evaluate``: every local file of ``data.train_files`` and
 ``data.val_files`` through :mod:`verl_rema.data.check`, before Ray starts.
 
+A validation row whose opening chat is over the context cap is kept (it scores 0, as ``context_overflow``) and
+reported: dropping it would change what the evaluation measures; in training data it is a bad row.
 ``rema.on_bad_row=error`` (default) stops at the first bad row, naming file, row and field. ``skip`` lists the bad
 rows, writes each affected file's good rows to ``<trainer.default_local_dir>/checked_data/`` and points the data
 key at that copy (the same copy, deterministically, when a run resumes), so veRL trains on the good rows only.
@@ -21,7 +23,8 @@ if TYPE_CHECKING:  # the check imports veRL (through the rollout settings): not 
 
 logger = logging.getLogger(__name__)
 POLICY_KEY = "rema.on_bad_row"
-DATA_KEYS: tuple[str, ...] = ("data.train_files", "data.val_files")
+TRAIN_KEY = "data.train_files"  # over-long openings are bad rows here; in data.val_files they are kept and listed
+DATA_KEYS: tuple[str, ...] = (TRAIN_KEY, "data.val_files")
 
 
 def _files(value: Any) -> list[str]:
@@ -71,13 +74,18 @@ def check_data(config: DictConfig, settings: ReMARolloutConfig) -> list[FileChec
             if not Path(name).is_file() or Path(name).suffix.lower() not in READABLE:
                 continue
             try:
-                result = check_file(name, settings, policy, lengths)
+                result = check_file(name, settings, policy, lengths, overlong_is_bad=key == TRAIN_KEY)
             except BadRowError as error:
                 raise ValueError(
                     f"verl-rema data: {key}: {error} ({POLICY_KEY}=error; {POLICY_KEY}=skip trains on the other rows)"
                 ) from None
             results.append(result)
             print(f"verl-rema data check ({key}): {result.summary()}", flush=True)
+            if result.overlong:
+                logger.warning(
+                    "verl-rema data: %s: %d rows start over the context cap and will score 0, e.g. %s; raise "
+                    "rema.rollout.max_context_tokens to evaluate them", key, len(result.overlong), result.overlong[0],
+                )  # fmt: skip
             if result.bad:
                 if not result.kept:
                     raise ValueError(f"verl-rema data: {key}: every row of {name} is malformed, e.g. {result.bad[0]}")
