@@ -224,3 +224,17 @@ def test_validation_rows_over_the_context_cap_are_kept_and_reported(embedded, cl
     config = _config(embedded, long_file, tmp_path, "error")
     with pytest.raises(ValueError, match=rf"data.train_files: {long_file}: row 3: field 'question'.*over its cap"):
         check_data(config, rollout_settings(config))
+
+
+def test_an_evaluation_checks_its_evaluation_files_only(embedded, clean_rows, tmp_path):
+    """``python -m verl_rema.evaluate`` never reads data.train_files (a judge recipe's default is the math set)."""
+    from verl_rema.checks import rollout_settings
+
+    rows = copy.deepcopy(clean_rows)
+    rows[2]["reward_model"] = None
+    train = write(rows, tmp_path / "train.parquet")
+    config = _config(embedded, train, tmp_path, "error")
+    with pytest.raises(ValueError, match="data.train_files"):
+        check_data(config, rollout_settings(config))
+    config.trainer.v1.trainer_mode = "rema_eval"
+    assert [r.file for r in check_data(config, rollout_settings(config))] == [str(embedded.val)]
