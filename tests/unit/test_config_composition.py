@@ -47,6 +47,17 @@ def test_recipe_then_preset_then_cli_overrides_win_in_that_order():
     assert cfg.rema.rollout.max_tokens_per_message == 48  # preset shrinks the recipe's 2048
 
 
+def test_cpu_preset_engine_settings_reach_veRLs_vllm_kwargs_and_stay_overridable():
+    """The CPU preset's 32-token KV blocks sit where veRL's vLLM server reads its engine kwargs; a GPU run (no
+    preset) keeps vLLM's own default; the command line still wins."""
+    cfg = _compose("verl_rema", ["+recipe=rema_multiturn", "+preset=cpu"])
+    assert cfg.actor_rollout_ref.rollout.engine_kwargs.vllm.block_size == 32
+    assert cfg.trainer.v1.sampler.sampler_kwargs.poll_interval == 0.1
+    assert "block_size" not in _compose("verl_rema", ["+recipe=rema_multiturn"]).actor_rollout_ref.rollout.engine_kwargs.vllm  # fmt: skip
+    cfg = _compose("verl_rema", ["+recipe=rema_multiturn", "+preset=cpu", "actor_rollout_ref.rollout.engine_kwargs.vllm.block_size=128"])  # fmt: skip
+    assert cfg.actor_rollout_ref.rollout.engine_kwargs.vllm.block_size == 128
+
+
 def test_recipe_alone_keeps_reference_sizes():
     cfg = _compose("verl_rema", ["+recipe=vrp_grpo"])
     assert cfg.data.train_batch_size == 128 and cfg.actor_rollout_ref.rollout.n == 16
