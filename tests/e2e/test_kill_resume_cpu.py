@@ -214,7 +214,7 @@ def drill(tmp_path_factory):
     kills["update"] = {"save_started": (ck / "global_step_3").exists(), "tracker": _tracker(ck)}
     run.kill()
     # 3. resumed from 2; killed while step 3's checkpoint is being written (its folder appears, fingerprint first)
-    run = Launch(work, "run2", overrides, env)
+    run = Launch(work, "run2", overrides, {**env, "VERL_REMA_DRILL_SAVE_PAUSE_S": "60"})  # held half-written
     runs.append(run)
     launched = time.time()
     run.wait_for("step 3's checkpoint", lambda: _newer(ck / "global_step_3", launched))

@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -46,6 +47,9 @@ TRAINER_MODE = "rema_sync"
 
 VERL_MODE = "sync"
 RESUME_PROBE_ENV = "VERL_REMA_RESUME_PROBE"
+# A drill (tests/e2e/test_kill_resume_cpu.py): hold each checkpoint half-written (fingerprint written, veRL's files
+# not yet) for this many seconds, so that a kill lands inside the write whatever the machine's load.
+SAVE_PAUSE_ENV = "VERL_REMA_DRILL_SAVE_PAUSE_S"
 
 
 def _fetch(batch, field: str) -> list | None:
@@ -105,6 +109,8 @@ class ReMATrainer(PPOTrainerSync):
         the metrics are in the metrics file; a kill before that re-runs the step."""
         root = os.path.abspath(str(self.config.trainer.default_local_dir))
         write_fingerprint(os.path.join(root, f"global_step_{self.global_steps}"), self.config)
+        if pause := float(os.environ.get(SAVE_PAUSE_ENV, "0")):
+            time.sleep(pause)
         previous = read_tracker(root)
         super()._save_checkpoint()
         if not self.config.actor_rollout_ref.actor.get("checkpoint", {}).get("async_save", False):
