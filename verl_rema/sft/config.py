@@ -56,6 +56,19 @@ class ReMASFTDataConfig(BaseConfig):
     )
     val_dialogues: int = _help("Dialogues held out for veRL's validation loss (both views go to the same side).", 0)
     embedded_dialogues: int = _help("How many arithmetic dialogues source=embedded generates.", 2048)
+    wrong_plan_share: float = _help(
+        "source=embedded: the imperfect teacher's share of wrong plans (the MTA names the wrong second operation, "
+        "the RA follows it) among the dialogues of wrong_plan_forms, fixed per problem (verl_rema/embedded/"
+        "dialogues.py). 0: a perfect teacher.",
+        0.0,
+    )
+    wrong_plan_forms: Any = _help(
+        "source=embedded: the question forms (0: a+b-c, 1: a-b+c, 2: (a+b)*c) it errs on.", [0]
+    )
+    drill_rows: int = _help(
+        "Extra training rows of packed equations of the embedded task in the RA's surface form (arithmetic practice).",
+        0,
+    )
     seed: int = _help("Seed of the held-out split and of the embedded dialogues.", 0)
 
     def __post_init__(self) -> None:
@@ -67,10 +80,16 @@ class ReMASFTDataConfig(BaseConfig):
             )
         if self.on_bad_row not in ("error", "skip"):
             raise ValueError(f"{CONFIG_PATH}.on_bad_row must be error or skip, got {self.on_bad_row!r}")
-        for name, least in (("val_dialogues", 0), ("embedded_dialogues", 1), ("seed", 0)):
+        for name, least in (("val_dialogues", 0), ("embedded_dialogues", 1), ("seed", 0), ("drill_rows", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise ValueError(f"{CONFIG_PATH}.{name} must be an integer >= {least}, got {value!r}")
+        share = self.wrong_plan_share
+        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
+            raise ValueError(f"{CONFIG_PATH}.wrong_plan_share must be a number in [0, 1], got {share!r}")
+        forms = self.wrong_plan_forms
+        if not isinstance(forms, Sequence) or isinstance(forms, str) or any(f not in (0, 1, 2) for f in forms):
+            raise ValueError(f"{CONFIG_PATH}.wrong_plan_forms must be a list of forms from [0, 1, 2], got {forms!r}")
 
     @classmethod
     def from_config(cls, block: Any) -> ReMASFTDataConfig:

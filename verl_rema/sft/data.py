@@ -31,16 +31,20 @@ import pyarrow.parquet as pq
 from filelock import FileLock
 
 from verl_rema.data.schema import BadRowError, BadRowPolicy
+from verl_rema.embedded.dialogues import FLAW_SALT
 from verl_rema.prompts import load_prompt_set
 from verl_rema.protocol import ROLES, Role
 from verl_rema.sft.config import ReMASFTDataConfig
 from verl_rema.sft.dialogues import TwoRoleDialogue, read_llama_factory, read_plain, write_plain
-from verl_rema.sft.views import MESSAGES, ORIGIN, QUESTION, ROLE, STOP, ViewStats, sft_rows
+from verl_rema.sft.views import MESSAGES, ORIGIN, QUESTION, ROLE, STOP, ViewStats, sft_rows, single_agent_row
 
 BUILD_VERSION = 1
+EMBEDDED_TEACHER_VERSION = 1  # bump when the imperfect teacher's plans or the drill text change
 ASSETS = Path(__file__).resolve().parent.parent / "data" / "assets"
 MAMRP_ASSET = ASSETS / "mamrp_sft_dialogues.jsonl.gz"
 EMBEDDED_SEED_OFFSET = 3  # the embedded RL data use seed+1 (val) and seed+2 (train)
+EMBEDDED_SOURCE = "<embedded arithmetic solutions>"
+DRILL_PROMPT = "Practice."
 
 ROW_SCHEMA = pa.schema(
     [
@@ -93,7 +97,13 @@ def read_dialogues(config: ReMASFTDataConfig, policy: BadRowPolicy) -> list[TwoR
             from verl_rema.embedded.dialogues import make_dialogues
 
             seed = config.seed + EMBEDDED_SEED_OFFSET
-            dialogues += make_dialogues(config.embedded_dialogues, seed, embedded_validation_expressions())
+            dialogues += make_dialogues(
+                config.embedded_dialogues,
+                seed,
+                embedded_validation_expressions(),
+                wrong_plan_share=config.wrong_plan_share,
+                wrong_plan_forms=config.wrong_plan_forms,
+            )
         elif source == "mamrp":
             dialogues += read_plain(MAMRP_ASSET, policy)
         elif isinstance(source, dict):
@@ -108,14 +118,16 @@ def build(config: ReMASFTDataConfig, out: Path) -> dict[str, Any]:
     policy = BadRowPolicy("error" if config.on_bad_row == "error" else "skip")
     prompts = load_prompt_set(config.prompt_set)
     stats = ViewStats()
-    dialogues = read_dialogues(config, policy)
     rows: list[list[dict[str, Any]]] = []
-    for dialogue in dialogues:
-        try:
-            missing = config.missing_finish
-            rows.append(sft_rows(dialogue, prompts, config.role_views, missing, stats))  # type: ignore[arg-type]
-        except BadRowError as error:
-            policy.handle(error)
+    if not prompts.has_meta:  # a single-agent prompt set (cot): one-message solutions
+        rows = single_agent_rows(config, prompts, stats)
+    else:
+        for dialogue in read_dialogues(config, policy):
+            try:
+                missing = config.missing_finish
+                rows.append(sft_rows(dialogue, prompts, config.role_views, missing, stats))  # type: ignore[arg-type]
+            except BadRowError as error:
+                policy.handle(error)
     rows = [dialogue_rows for dialogue_rows in rows if dialogue_rows]
     if len(rows) <= config.val_dialogues:
         raise ValueError(
@@ -124,7 +136,7 @@ def build(config: ReMASFTDataConfig, out: Path) -> dict[str, Any]:
         )
     held_out = set(random.Random(config.seed).sample(range(len(rows)), config.val_dialogues))
     splits = {
-        "train": [row for i, group in enumerate(rows) if i not in held_out for row in group],
+        "train": [row for i, group in enumerate(rows) if i not in held_out for row in group] + drill_rows(config),
         "val": [row for i, group in enumerate(rows) if i in held_out for row in group],
     }
     out.mkdir(parents=True, exist_ok=True)
@@ -142,6 +154,48 @@ def build(config: ReMASFTDataConfig, out: Path) -> dict[str, Any]:
     return report
 
 
+def single_agent_rows(config: ReMASFTDataConfig, prompts: Any, stats: ViewStats) -> list[list[dict[str, Any]]]:
+    """A prompt set without a meta role (``cot``): the embedded problems' one-message solutions, by the same teacher
+    (its wrong plans included), one RA row each: the single-agent baseline's SFT data."""
+    from verl_rema.embedded.dialogues import cot_solution, has_wrong_plan
+    from verl_rema.embedded.task import make_split
+
+    if config.sources != ["embedded"]:
+        raise ValueError(
+            f"rema.sft.prompt_set={prompts.name!r} has no meta role: single-agent rows are built from "
+            f"source=embedded only, got {config.source!r}"
+        )
+    seed = config.seed + EMBEDDED_SEED_OFFSET
+    problems = make_split(config.embedded_dialogues, seed=seed, exclude=embedded_validation_expressions())
+    rows = []
+    for index, problem in enumerate(problems):
+        wrong = has_wrong_plan(problem, config.wrong_plan_share, config.wrong_plan_forms)
+        origin = f"{EMBEDDED_SOURCE}:{index}"
+        rows.append([single_agent_row(problem.question, cot_solution(problem, wrong), prompts, origin, stats)])
+    return rows
+
+
+def drill_rows(config: ReMASFTDataConfig) -> list[dict[str, Any]]:
+    """``config.drill_rows`` rows of packed equations (training only): a one-message chat whose whole reply is
+    trained, no system prompt, the validation problems excluded."""
+    if not config.drill_rows:
+        return []
+    from verl_rema.embedded.dialogues import DRILL_SOURCE, drill_texts
+
+    seed = config.seed + EMBEDDED_SEED_OFFSET + 1
+    texts = drill_texts(config.drill_rows, seed, embedded_validation_expressions())
+    return [
+        {
+            MESSAGES: [{"role": "user", "content": DRILL_PROMPT}, {"role": "assistant", "content": text}],
+            ROLE: Role.REASONING.value,
+            STOP: [],
+            QUESTION: DRILL_PROMPT,
+            ORIGIN: f"{DRILL_SOURCE}:{index}",
+        }
+        for index, text in enumerate(texts)
+    ]
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # The cache
 # ---------------------------------------------------------------------------------------------------------------
@@ -157,6 +211,8 @@ def cache_key(config: ReMASFTDataConfig) -> str:
     for source in config.sources:
         if source == "embedded":
             sources.append(["embedded", config.embedded_dialogues, sorted(embedded_validation_expressions())])
+            if config.wrong_plan_share or config.drill_rows:
+                sources.append(["embedded teacher", FLAW_SALT, EMBEDDED_TEACHER_VERSION])
         elif source == "mamrp":
             sources.append(["mamrp", _file_digest(MAMRP_ASSET)])
         elif isinstance(source, dict):

@@ -120,7 +120,8 @@ def register_in_checkpoints(local_dir: str | Path) -> list[Path]:
     from transformers import AutoTokenizer, GenerationConfig
 
     done = []
-    for folder in sorted(Path(local_dir).glob("global_step_*/huggingface")):
+    steps = Path(local_dir).glob("global_step_*/huggingface")
+    for folder in sorted(steps, key=lambda f: int(f.parent.name.rsplit("_", 1)[-1])):  # step 8 before step 12
         if not (folder / "config.json").exists():
             continue
         tokenizer = AutoTokenizer.from_pretrained(str(folder))

@@ -134,9 +134,27 @@ def sft_rows(
     return rows
 
 
+def single_agent_row(question: str, answer: str, prompts: PromptSet, origin: str, stats: ViewStats) -> dict[str, Any]:
+    """The SFT row of a one-message answer under a single-agent prompt set (``cot``), rendered by ``Dialogue``."""
+    played = Dialogue(question, ReMARolloutConfig(prompt_set=prompts, max_turns=1))
+    played.record(Role.REASONING, answer)
+    stats.dialogues += 1
+    stats.rows[Role.REASONING.value] = stats.rows.get(Role.REASONING.value, 0) + 1
+    return {MESSAGES: played.view(Role.REASONING), ROLE: Role.REASONING.value, STOP: [], QUESTION: question,
+            ORIGIN: origin}  # fmt: skip
+
+
 def _through_last_own_message(chat: list[dict[str, str]]) -> list[dict[str, str]]:
     last = max(i for i, message in enumerate(chat) if message["role"] == "assistant")
     return chat[: last + 1]
 
 
-__all__ = ["MISSING_FINISH", "ViewStats", "clean_turns", "role_chats", "rollout_config", "sft_rows"]
+__all__ = [
+    "MISSING_FINISH",
+    "ViewStats",
+    "clean_turns",
+    "role_chats",
+    "rollout_config",
+    "sft_rows",
+    "single_agent_row",
+]
