@@ -38,7 +38,7 @@ from typing import Any
 
 from verl_rema.protocol import NO_FINISH_REASON, RA_ANSWERS_FIELD, ROLE_FIELD, FinishReason, Role
 from verl_rema.rewards.math_reward import dialogue_metrics_of, finish_reason_of, text_to_score
-from verl_rema.rewards.reward_kwargs import RewardKwargs, warn_once
+from verl_rema.rewards.reward_kwargs import REWARD_MODES, RewardKwargs, warn_once
 from verl_rema.rewards.verdict import (
     PENALTIES,
     PICKS,
@@ -51,7 +51,6 @@ from verl_rema.rewards.verdict import (
 
 logger = logging.getLogger(__name__)
 
-REWARD_MODES: tuple[str, ...] = ("binary", "role")
 PAIR_ID_FIELD, GAME_FIELD = "pair_id", "game"  # written by verl_rema.data.judge into extra_info
 
 

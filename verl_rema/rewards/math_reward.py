@@ -42,13 +42,11 @@ from verl_rema.protocol import (
     FinishReason,
     Role,
 )
-from verl_rema.rewards.reward_kwargs import KWARGS_PATH, RewardKwargs
+from verl_rema.rewards.reward_kwargs import KWARGS_PATH, REWARD_MODES, RewardKwargs
 from verl_rema.rewards.role_rewards import MTA_REWARDS, PENALTIES, consistency_reward, mta_reward, ra_reward
 from verl_rema.rewards.verifier_pool import VerifyResult, get_pool
 
 logger = logging.getLogger(__name__)
-
-REWARD_MODES: tuple[str, ...] = ("binary", "role")
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 logger = logging.getLogger(__name__)
 
 KWARGS_PATH = "reward.custom_reward_function.reward_kwargs"
+# Every reward: correctness for both roles alike (shared parameters), or the paper's role rewards (separate models).
+REWARD_MODES: tuple[str, ...] = ("binary", "role")
 # Keyword arguments veRL itself may pass to a custom reward function; anything else unknown is probably a typo.
 VERL_KWARGS = frozenset({"reward_router_address", "reward_model_tokenizer"})
 _warned: set[str] = set()
@@ -76,4 +78,4 @@ def warn_once(message: str) -> None:
     logger.warning(message)
 
 
-__all__ = ["KWARGS_PATH", "VERL_KWARGS", "RewardKwargs", "as_bool", "warn_once"]
+__all__ = ["KWARGS_PATH", "REWARD_MODES", "VERL_KWARGS", "RewardKwargs", "as_bool", "warn_once"]
