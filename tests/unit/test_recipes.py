@@ -23,6 +23,7 @@ RECIPES = sorted(p.stem for p in (REPO_ROOT / "hydra_configs" / "recipe").glob("
 BACKENDS = {  # the backend combinations the README names: rollout x training engine
     "vllm-fsdp": ["actor_rollout_ref.rollout.name=vllm", "actor_rollout_ref.actor.strategy=fsdp"],
     "vllm-fsdp2": ["actor_rollout_ref.rollout.name=vllm", "actor_rollout_ref.actor.strategy=fsdp2"],
+    "sglang-fsdp": ["actor_rollout_ref.rollout.name=sglang", "actor_rollout_ref.actor.strategy=fsdp"],
     "sglang-fsdp2": ["actor_rollout_ref.rollout.name=sglang", "actor_rollout_ref.actor.strategy=fsdp2"],
     "vllm-megatron": ["actor_rollout_ref.rollout.name=vllm", "model_engine=megatron"],
     "sglang-megatron": ["actor_rollout_ref.rollout.name=sglang", "model_engine=megatron"],

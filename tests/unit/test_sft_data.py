@@ -291,7 +291,7 @@ def test_config_errors_name_the_key(values, message):
 
 
 def test_embedded_source_builds_into_the_cache_without_the_validation_questions(embedded, monkeypatch):
-    from verl_rema.embedded.cache import CACHE_ENV
+    from verl_rema.build_cache import CACHE_ENV
 
     monkeypatch.setenv(CACHE_ENV, str(embedded.root.parent.parent))  # the session's embedded build
     paths = sft_data(ReMASFTDataConfig(source="embedded", embedded_dialogues=64, val_dialogues=8))

@@ -1,29 +1,25 @@
 """Build the embedded default once per (seed, recipe of the build) and reuse it.
 
-The cache key hashes everything the artefacts depend on (seed, sizes, tokenizer corpus),
-so a change in any of them builds a new entry instead of reusing a stale one. Builds go to
-a temporary directory and are renamed into place under a file lock, so concurrent first
-uses (several test processes, Ray workers) never see a half-written model.
+The cache key hashes everything the artefacts depend on (seed, sizes, tokenizer corpus), so a change in any of them
+builds a new entry instead of reusing a stale one; :func:`verl_rema.build_cache.build_once` makes concurrent first
+uses (several test processes, Ray workers) wait for one build and never see a half-written model.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from filelock import FileLock
+
+from verl_rema.build_cache import BuildFile, build_once, cache_root
 
 from .model import TinyModelSpec, build_model, save_model, spec_dict
 from .task import make_split, to_rl_rows, tokenizer_corpus
 from .tokenizer import save_tokenizer, train_tokenizer
 
-CACHE_ENV = "VERL_REMA_CACHE"
 BUILD_VERSION = 1
 DEFAULT_SEED = 0
 TRAIN_SIZE = 4000
@@ -32,23 +28,12 @@ VAL_SIZE = 256
 
 @dataclass(frozen=True)
 class EmbeddedPaths:
+    """One embedded build: the HF model folder (weights and tokenizer) and the RL data's two splits."""
+
     root: Path
-
-    @property
-    def model(self) -> Path:
-        return self.root / "model"
-
-    @property
-    def train(self) -> Path:
-        return self.root / "data" / "train.parquet"
-
-    @property
-    def val(self) -> Path:
-        return self.root / "data" / "val.parquet"
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "verl_rema")
+    model = BuildFile("model")
+    train = BuildFile("data", "train.parquet")
+    val = BuildFile("data", "val.parquet")
 
 
 def _cache_key(seed: int, spec: TinyModelSpec, corpus: list[str]) -> str:
@@ -84,19 +69,6 @@ def embedded_paths(
     """Paths of the embedded model and data for ``seed``, building them on first use."""
     spec = spec or TinyModelSpec()
     corpus = tokenizer_corpus(seed)
-    base = (root or cache_root()) / "embedded"
-    target = base / f"seed{seed}-{_cache_key(seed, spec, corpus)}"
-    if (target / "COMPLETE").exists():
-        return EmbeddedPaths(target)
-    base.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(base / f"{target.name}.lock")):
-        if not (target / "COMPLETE").exists():
-            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=base))
-            try:
-                _build(staging, seed, spec, corpus)
-                (staging / "COMPLETE").write_text(json.dumps({"seed": seed, "spec": spec_dict(spec)}))
-                shutil.rmtree(target, ignore_errors=True)
-                staging.rename(target)
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
+    target = (root or cache_root()) / "embedded" / f"seed{seed}-{_cache_key(seed, spec, corpus)}"
+    build_once(target, lambda staging: _build(staging, seed, spec, corpus), {"seed": seed, "spec": spec_dict(spec)})
     return EmbeddedPaths(target)

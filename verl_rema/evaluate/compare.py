@@ -17,7 +17,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from verl_rema.evaluate.report import AVERAGE, accuracy_points, bar_chart, md_table, pct, write_csv
+from verl_rema.evaluate.report import AVERAGE, accuracy_points
+from verl_rema.evaluate.writers import bar_chart, md_table, pct, write_and_show, write_csv
 
 
 def load_results(path: str | Path) -> dict[str, Any]:
@@ -143,14 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--names", help="comma-separated labels, one per run (default: each run's name)")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.names.split(",")] if args.names else None
-    try:
-        files = write_comparison(args.runs, args.out, names)
-    except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(files["md"].read_text())
-    print("\n".join(f"wrote {path}" for path in files.values()))
-    return 0
+    return write_and_show(lambda: write_comparison(args.runs, args.out, names), "md")
 
 
 if __name__ == "__main__":

@@ -30,8 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from verl_rema.evaluate.report import accuracy_interval, bar_chart, md_table, pct
+from verl_rema.evaluate.report import accuracy_interval
 from verl_rema.evaluate.samples import find_dump, read_jsonl, sidecar_of, split_row_key
+from verl_rema.evaluate.writers import bar_chart, md_table, pct, write_and_show
 
 JUDGE_KEYS = ("verdict", "gold", "pair_id", "game")
 FLIP = {"A": "B", "B": "A"}
@@ -234,20 +235,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="output folder for judge.{md,json,png}")
     parser.add_argument("--name", default="evaluation", help="run label in tables and plots")
     args = parser.parse_args(argv)
-    try:
+
+    def write() -> dict[str, Path]:
         paths = write_judge_report(args.dump, args.out, {"name": args.name})
-    except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    if not paths:
-        print(
-            f"error: {args.dump}: no judge generations (was the reward verl_rema.rewards.judge_reward?)",
-            file=sys.stderr,
-        )
-        return 1
-    print(paths["judge.md"].read_text())
-    print("\n".join(f"wrote {path}" for path in paths.values()))
-    return 0
+        if not paths:
+            raise ValueError(f"{args.dump}: no judge generations (was the reward verl_rema.rewards.judge_reward?)")
+        return paths
+
+    return write_and_show(write, "judge.md")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ for a question) counts as wrong, as in veRL's validation metrics.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import statistics
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from verl_rema.evaluate.samples import Episode, load_episodes
+from verl_rema.evaluate.writers import bar_chart, md_table, pct, write_and_show, write_csv
 from verl_rema.protocol import FINISH_REASONS, NO_FINISH_REASON
 
 CONFIDENCE = 0.95
@@ -221,20 +221,11 @@ def read_verl_validation(path: str | Path | None) -> dict[str, float] | None:
     return merged or None
 
 
-# -- writers -------------------------------------------------------------------------------------------------------
-
-
-def pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}"
+# -- this report's files (the formats all reports share: .writers) -----------------------------------------------------
 
 
 def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.3g}"
-
-
-def md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
 def markdown(results: Mapping[str, Any]) -> str:
@@ -312,46 +303,6 @@ def csv_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def write_csv(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
-    columns: list[str] = []
-    for row in rows:
-        columns += [k for k in row if k not in columns]
-    with open(path, "w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def bar_chart(
-    groups: Sequence[str], series: Mapping[str, Sequence[tuple[float, float, float] | None]], title: str, path: Path
-) -> None:
-    """Grouped bars in percent with asymmetric 95% error bars; ``series`` maps a label to one
-    (value, low, high) per group (None: no bar)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    width = 0.8 / max(1, len(series))
-    figure, axes = plt.subplots(figsize=(max(6.0, 1.1 * len(groups) * max(1, len(series)) ** 0.5 + 2), 4.5))
-    for i, (label, points) in enumerate(series.items()):
-        xs = [g + (i - (len(series) - 1) / 2) * width for g, point in enumerate(points) if point is not None]
-        kept = [point for point in points if point is not None]
-        values = [100 * v for v, _, _ in kept]
-        errors = [[100 * (v - lo) for v, lo, _ in kept], [100 * (hi - v) for v, _, hi in kept]]
-        bars = axes.bar(xs, values, width, yerr=errors, capsize=3, label=label)
-        axes.bar_label(bars, labels=[f"{v:.1f}" for v in values], fontsize=7, padding=2)
-    axes.set_xticks(range(len(groups)), groups, rotation=30, ha="right")
-    axes.set_ylim(0, 105)
-    axes.set_ylabel("accuracy % (95% CI)")
-    axes.set_title(title)
-    if len(series) > 1:
-        axes.legend(fontsize=8, loc="best")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-
-
 def accuracy_points(results: Mapping[str, Any], groups: Sequence[str]) -> list[tuple[float, float, float] | None]:
     by_subset = {s["subset"]: s for s in results["subsets"]} | {AVERAGE: results[AVERAGE]}
     return [
@@ -405,17 +356,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--name", default="evaluation", help="run label in tables and plots")
     parser.add_argument("--metrics", type=Path, help="veRL JSONL metrics file, for the val-core cross-check")
     args = parser.parse_args(argv)
-    try:
-        results, paths = report_dump(
+
+    def write() -> dict[str, Path]:
+        _, paths = report_dump(
             args.dump, args.out, {"name": args.name}, data=args.data, samples_per_question=args.n,
             verl_metrics_file=args.metrics,
         )  # fmt: skip
-    except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(markdown(results))
-    print("\n".join(f"wrote {path}" for path in paths.values()))
-    return 0
+        return paths
+
+    return write_and_show(write, "md")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from verl_rema.evaluate.compare import load_results
-from verl_rema.evaluate.report import AVERAGE, md_table
+from verl_rema.evaluate.report import AVERAGE
+from verl_rema.evaluate.writers import md_table
 
 BENCHMARKS: dict[str, int] = {  # subset name in eval_7bench -> questions (each implied by every Table 1a cell)
     "MATH500": 500,

@@ -95,13 +95,16 @@ def _ra_correct(info: Mapping[str, Any], gold: str | None, pick: str, own: float
 
 
 def compute_score(
-    data_source: str | None = None,
-    solution_str: str = "",
-    ground_truth: Any = None,
+    data_source: str | None,
+    solution_str: str,
+    ground_truth: Any,
     extra_info: Mapping[str, Any] | None = None,
     **reward_kwargs: Any,
 ) -> dict[str, Any]:
-    """veRL custom reward for the judge task; see the module docstring for the modes and the returned keys."""
+    """veRL custom reward for the judge task; see the module docstring for the modes and the returned keys.
+
+    veRL's documented custom-reward signature, without defaults: a verdict means nothing without the response and
+    the gold letter, and veRL always passes them (by name)."""
     settings = JudgeRewardKwargs.parse(reward_kwargs, strict=False)
     info: Mapping[str, Any] = extra_info or {}
     verdict = parse_verdict(text_to_score(solution_str, info), settings.verdict_pick)  # type: ignore[arg-type]

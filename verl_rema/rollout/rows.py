@@ -16,6 +16,7 @@ whose ``model_type`` is not Qwen's).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,17 +64,23 @@ class RoleTrack:
         return sum(self.mask[: self.action_end - self.prompt_len])
 
 
-def message_tail(tokenizer: Any, chat_template_kwargs: dict[str, Any]) -> list[int]:
+def message_tail(
+    tokenizer: Any,
+    chat_template_kwargs: dict[str, Any],
+    role: str = "user",
+    before: Sequence[dict[str, str]] = (),
+) -> list[int]:
     """The tokens the chat template puts after a message's content (``[<|im_end|>, \\n]`` for ChatML).
 
-    Found as veRL's ``initialize_turn_separator`` does: the common tail of one user turn rendered with two
-    contents. Empty when the template puts nothing after a message.
+    Found as veRL's ``initialize_turn_separator`` does: the common tail of one ``role`` message (after the
+    messages ``before`` it) rendered with two contents. Empty when the template puts nothing after a message.
+    The SFT side (:mod:`verl_rema.sft.end_of_turn`) probes an assistant message the same way.
     """
     first, second = (
         normalize_token_ids(
             apply_chat_template(
                 tokenizer,
-                [{"role": "user", "content": content}],
+                [*before, {"role": role, "content": content}],
                 tokenize=True,
                 add_generation_prompt=False,
                 **chat_template_kwargs,

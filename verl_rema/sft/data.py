@@ -18,9 +18,7 @@ import dataclasses
 import hashlib
 import json
 import random
-import shutil
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +26,8 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from filelock import FileLock
 
+from verl_rema.build_cache import BuildFile, build_once, cache_root
 from verl_rema.data.schema import BadRowError, BadRowPolicy
 from verl_rema.embedded.dialogues import FLAW_SALT
 from verl_rema.prompts import load_prompt_set
@@ -59,20 +57,16 @@ ROW_SCHEMA = pa.schema(
 
 @dataclass(frozen=True)
 class SFTDataPaths:
-    root: Path
+    """One built SFT data set: the splits and the build report (``val``: None when nothing was held out)."""
 
-    @property
-    def train(self) -> Path:
-        return self.root / "train.parquet"
+    root: Path
+    train = BuildFile("train.parquet")
+    report = BuildFile("report.json")
 
     @property
     def val(self) -> Path | None:
         path = self.root / "val.parquet"
         return path if path.exists() else None
-
-    @property
-    def report(self) -> Path:
-        return self.root / "report.json"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -229,24 +223,10 @@ def cache_key(config: ReMASFTDataConfig) -> str:
 
 def sft_data(config: ReMASFTDataConfig, root: Path | None = None) -> SFTDataPaths:
     """The SFT files of ``config``, built on first use."""
-    from verl_rema.embedded.cache import cache_root
-
-    base = (root or cache_root()) / "sft"
-    target = base / cache_key(config)
-    if (target / "COMPLETE").exists():
-        return SFTDataPaths(target)
-    base.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(base / f"{target.name}.lock")):
-        if not (target / "COMPLETE").exists():
-            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=base))
-            try:
-                report = build(config, staging)
-                (staging / "COMPLETE").write_text(json.dumps({"source": str(config.source)}))
-                shutil.rmtree(target, ignore_errors=True)
-                staging.rename(target)
-                print(f"verl-rema SFT data: {target} {json.dumps(report)[:400]}", flush=True)
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
+    target = (root or cache_root()) / "sft" / cache_key(config)
+    report = build_once(target, lambda staging: build(config, staging), {"source": str(config.source)})
+    if report is not None:
+        print(f"verl-rema SFT data: {target} {json.dumps(report)[:400]}", flush=True)
     return SFTDataPaths(target)
 
 
@@ -283,16 +263,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             dialogues = read_llama_factory(args.meta, args.reasoning, policy)
             print(f"{write_plain(dialogues, args.out)}: {len(dialogues)} dialogues, {len(policy.skipped)} bad rows")
             return 0
-        config = ReMASFTDataConfig(
-            source=args.source,
-            prompt_set=args.prompt_set,
-            roles=args.roles,
-            missing_finish=args.missing_finish,
-            on_bad_row=args.on_bad_row,
-            val_dialogues=args.val_dialogues,
-            seed=args.seed,
-        )
-        print(json.dumps(build(config, args.out), indent=1))
+        # build's options are rema.sft settings, named as ReMASFTDataConfig's fields
+        settings = {name: value for name, value in vars(args).items() if name not in ("command", "out")}
+        print(json.dumps(build(ReMASFTDataConfig(**settings), args.out), indent=1))
         return 0
     except (BadRowError, ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -19,16 +19,18 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple, TypeVar
 
 from verl_rema.data.schema import BadRowError, BadRowPolicy
 from verl_rema.protocol import ROLES, Role
 
 #: How the reference built the RA's first user message in the LLaMA-Factory files (the pairing key).
 LLAMA_FACTORY_RA_FIRST_USER = "Question:\n{question}\n\nInstruction:\n{instruction}"
+
+T = TypeVar("T")
 
 
 class BadDialogueError(BadRowError):
@@ -39,8 +41,9 @@ class BadDialogueError(BadRowError):
         self.args = (f"{file}:{line}: field {field!r}: {reason}",)
 
 
-@dataclass(frozen=True)
-class Turn:
+class Turn(NamedTuple):
+    """One message of a dialogue: who wrote it, and its text as read."""
+
     role: Role
     text: str
 
@@ -125,17 +128,24 @@ def json_lines(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | BadDial
             yield number, record
 
 
-def read_plain(path: str | Path, policy: BadRowPolicy) -> list[TwoRoleDialogue]:
-    """Dialogues of a plain-format file; bad lines go to ``policy`` (raise, or skip and record)."""
-    dialogues = []
+def _read_records(path: str | Path, policy: BadRowPolicy, parse: Callable[[Mapping[str, Any], str, int], T]) -> list[T]:
+    """``parse(record, file, line)`` of every record of a JSON-lines file; a bad line, or a record ``parse`` rejects
+    with :class:`BadDialogueError`, goes to ``policy`` (raise, or skip and record)."""
+    file = str(Path(path).expanduser())
+    parsed = []
     for number, record in json_lines(path):
         try:
             if isinstance(record, BadDialogueError):
                 raise record
-            dialogues.append(_plain(record, str(Path(path).expanduser()), number))
+            parsed.append(parse(record, file, number))
         except BadDialogueError as error:
             policy.handle(error)
-    return dialogues
+    return parsed
+
+
+def read_plain(path: str | Path, policy: BadRowPolicy) -> list[TwoRoleDialogue]:
+    """Dialogues of a plain-format file; bad lines go to ``policy`` (raise, or skip and record)."""
+    return _read_records(path, policy, _plain)
 
 
 def _plain(record: Mapping[str, Any], file: str, line: int) -> TwoRoleDialogue:
@@ -193,18 +203,6 @@ def _chat(record: Mapping[str, Any], file: str, line: int) -> _Chat:
     return _Chat(users, assistants, file, line)
 
 
-def _read_chats(path: str | Path, policy: BadRowPolicy) -> list[_Chat]:
-    chats = []
-    for number, record in json_lines(path):
-        try:
-            if isinstance(record, BadDialogueError):
-                raise record
-            chats.append(_chat(record, str(Path(path).expanduser()), number))
-        except BadDialogueError as error:
-            policy.handle(error)
-    return chats
-
-
 def read_llama_factory(
     meta_path: str | Path, reasoning_path: str | Path, policy: BadRowPolicy
 ) -> list[TwoRoleDialogue]:
@@ -213,7 +211,7 @@ def read_llama_factory(
     Every record that has no partner, has two, or disagrees with its partner is a bad row (``policy``), reported
     with the file and line of each record involved.
     """
-    metas, reasonings = _read_chats(meta_path, policy), _read_chats(reasoning_path, policy)
+    metas, reasonings = _read_records(meta_path, policy, _chat), _read_records(reasoning_path, policy, _chat)
     by_first: dict[str, list[_Chat]] = {}
     for chat in reasonings:
         by_first.setdefault(chat.users[0], []).append(chat)

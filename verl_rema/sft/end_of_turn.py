@@ -2,8 +2,9 @@
 
 A chat template puts a fixed *tail* after each message's content: ``<|im_end|>`` + ``\\n`` for ChatML, ``<|eot_id|>``
 for Llama 3. A model samples up to the end-of-turn part of it (the rollout's engine stops there) and the rest (the
-separator) is the template's, never sampled. Found as the agent loop finds it: the common tail of one message
-rendered with two contents; the end-of-turn part runs up to the last eos id in it, else it is its first token.
+separator) is the template's, never sampled. Found as the agent loop finds it (the common tail of one message rendered
+with two contents: :func:`verl_rema.rollout.rows.message_tail`); the end-of-turn part runs up to the last eos id in
+it, else it is its first token.
 
 A base model (Qwen2.5-7B) has ChatML's template but ``<|endoftext|>`` as eos, so after SFT its generation would not
 stop at the end of a message. :func:`tokenizer_for_sft` gives veRL's trainer (``model.tokenizer_path``) a copy of
@@ -15,38 +16,21 @@ every checkpoint. :func:`register_in_checkpoints` adds the token to each saved `
 from __future__ import annotations
 
 import hashlib
-import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
 from verl.utils.tokenizer import normalize_token_ids
 from verl.utils.tokenizer.chat_template import apply_chat_template
+
+from verl_rema.build_cache import build_once
+from verl_rema.rollout import rows
 
 _PROBE = [{"role": "system", "content": "s"}, {"role": "user", "content": "q"}]
 
 
 def message_tail(tokenizer: Any, chat_template_kwargs: dict[str, Any] | None = None) -> tuple[list[int], list[int]]:
     """``(end_of_turn, separator)`` token ids the template puts after an assistant message's content."""
-    kwargs = dict(chat_template_kwargs or {})
-    first, second = (
-        normalize_token_ids(
-            apply_chat_template(
-                tokenizer,
-                [*_PROBE, {"role": "assistant", "content": content}],
-                tokenize=True,
-                add_generation_prompt=False,
-                **kwargs,
-            )
-        )
-        for content in ("x", "y z")
-    )
-    n = 0
-    while n < min(len(first), len(second)) and first[-1 - n] == second[-1 - n]:
-        n += 1
-    tail = first[len(first) - n :]
+    tail = rows.message_tail(tokenizer, dict(chat_template_kwargs or {}), role="assistant", before=_PROBE)
     if not tail:
         return [], []
     eos = tokenizer.eos_token_id
@@ -89,29 +73,23 @@ def tokenizer_for_sft(tokenizer_path: str, cache: Path) -> str:
         if (Path(tokenizer_path) / name).is_file():
             key.update((Path(tokenizer_path) / name).read_bytes())
     target = cache / "tokenizers" / key.hexdigest()[:12]
-    if (target / "COMPLETE").exists():
-        return str(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(target) + ".lock"):
-        if not (target / "COMPLETE").exists():
-            before = _render(tokenizer)
-            previous = tokenizer.eos_token
-            tokenizer.eos_token = token
-            if _render(tokenizer) != before:
-                raise ValueError(
-                    f"the chat template of {tokenizer_path} renders eos_token itself, so making {token!r} the eos "
-                    f"(instead of {previous!r}) would change every chat; set model.tokenizer_path to a tokenizer "
-                    "whose eos ends a message"
-                )
-            staging = Path(tempfile.mkdtemp(prefix=".tok-", dir=target.parent))
-            try:
-                tokenizer.save_pretrained(str(staging))
-                (staging / "COMPLETE").write_text(json.dumps({"source": tokenizer_path, "eos": token, "was": previous}))
-                shutil.rmtree(target, ignore_errors=True)
-                staging.rename(target)
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
+    marker = {"source": tokenizer_path, "eos": token, "was": tokenizer.eos_token}
+    build_once(target, lambda staging: _save_with_eos(tokenizer, tokenizer_path, token, staging), marker)
     return str(target)
+
+
+def _save_with_eos(tokenizer: Any, tokenizer_path: str, token: str, out: Path) -> None:
+    """Save ``tokenizer`` into ``out`` with ``token`` as its eos, unless that would change how chats render."""
+    before = _render(tokenizer)
+    previous = tokenizer.eos_token
+    tokenizer.eos_token = token
+    if _render(tokenizer) != before:
+        raise ValueError(
+            f"the chat template of {tokenizer_path} renders eos_token itself, so making {token!r} the eos "
+            f"(instead of {previous!r}) would change every chat; set model.tokenizer_path to a tokenizer "
+            "whose eos ends a message"
+        )
+    tokenizer.save_pretrained(str(out))
 
 
 def register_in_checkpoints(local_dir: str | Path) -> list[Path]:

@@ -20,7 +20,7 @@ ARTEFACTS = ("train", "val", "tokenizer")
 
 
 def resolve_sft(artefact: str, *, _root_: Any) -> str | None:
-    from verl_rema.embedded.cache import cache_root
+    from verl_rema.build_cache import cache_root
     from verl_rema.sft.config import ReMASFTDataConfig
     from verl_rema.sft.data import sft_data
     from verl_rema.sft.end_of_turn import tokenizer_for_sft
