@@ -216,6 +216,23 @@ def test_results_per_subset(tmp_path):
     assert results["average"]["accuracy"] == pytest.approx((0.75 + 0.0) / 2)
 
 
+def test_accuracy_and_masked_reward_side_by_side(tmp_path):
+    """A right answer in an episode that did not finish counts for the accuracy (the answer's correctness) and not
+    for the masked reward; the report shows both columns."""
+    rows = _episode_rows("q1", 0, 1.0, "normal") + _episode_rows("q1", 1, 1.0, "max_turns")
+    (tmp_path / "gen").mkdir()
+    (tmp_path / "gen" / "0.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    _, episodes = load_episodes(tmp_path / "gen" / "0.jsonl", data=_eval_parquet(tmp_path / "eval.parquet"))
+    results = report.build_results(episodes, {"name": "run"}, samples_per_question=2)
+    (math500,) = results["subsets"]
+    assert math500["accuracy"] == pytest.approx(1.0) and math500["score_mean"] == pytest.approx(0.5)
+    table = report.markdown(results)
+    header = next(line for line in table.splitlines() if line.startswith("| subset") and "masked %" in line)
+    row = next(line for line in table.splitlines() if line.startswith("| MATH500"))
+    cells = dict(zip(header.split("|"), row.split("|"), strict=True))
+    assert float(cells[" avg@2 % "]) == pytest.approx(100.0) and float(cells[" masked % "]) == pytest.approx(50.0)
+
+
 def test_lost_samples_count_as_wrong_like_verl(tmp_path):
     _, episodes = load_episodes(_write_dump(tmp_path / "gen"))
     inferred = report.build_results(episodes, {"name": "run"})  # n inferred: the most samples of one question
