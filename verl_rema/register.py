@@ -21,6 +21,7 @@ import traceback
 COMPONENTS: tuple[str, ...] = (
     "verl_rema_patches.install",  # CPU platform + upstream adaptations (inert unless the CPU platform is selected)
     "verl_rema.embedded.resolvers",  # ${rema_embedded:...} OmegaConf resolvers for the embedded default
+    "verl_rema.experiments.toy.resolvers",  # ${rema_toy:...}: the toy warm start (+toy=rema / +toy=cot)
     "verl_rema.losses",  # rema_turn policy loss (register_policy_loss)
     "verl_rema.advantages",  # rema_grpo and softrank advantage estimators (register_adv_est)
     "verl_rema.rollout",  # rema agent loop (two-agent ReMA rollout; the CoT baseline is its one-agent case)

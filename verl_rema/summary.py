@@ -1,4 +1,4 @@
-"""A short end-of-run summary read from veRL's JSONL file logger."""
+"""A short end-of-run summary read from veRL's JSONL file logger, and its learning curve as a PNG beside it."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 #: (metric key in veRL, column title)
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("critic/score/mean", "reward"),
+    ("training/rema/episode/reward", "episode_reward"),  # one value per episode (a ReMA episode has a row per role)
     ("actor/pg_loss", "pg_loss"),
     ("actor/grad_norm", "grad_norm"),
     ("response_length/mean", "resp_len"),
@@ -47,6 +48,37 @@ def format_summary(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def plot_curves(rows: list[dict], out: str | Path) -> Path | None:
+    """Training reward (per episode where logged) and every validation accuracy against the step, in one PNG."""
+    train_key = next(
+        (k for k in ("training/rema/episode/reward", "critic/score/mean") if any(k in r for r in rows)), None
+    )
+    val_keys = sorted({k for r in rows for k in r if k.startswith("val-core/")})
+    if train_key is None and not val_keys:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    for key, style in [(train_key, "-")] * (train_key is not None) + [(k, "o-") for k in val_keys]:
+        points = [(r["step"], r[key]) for r in rows if key in r]
+        axis.plot([s for s, _ in points], [v for _, v in points], style, label=key.replace("val-core/", "validation "))
+    axis.set_xlabel("step")
+    axis.set_ylabel("reward / accuracy")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(out, dpi=120)
+    plt.close(figure)
+    return Path(out)
+
+
 def print_summary(path: str | Path) -> None:
-    print(format_summary(read_metrics(path)), flush=True)
+    rows = read_metrics(path)
+    print(format_summary(rows), flush=True)
     print(f"metrics: {path}", flush=True)
+    png = plot_curves(rows, Path(path).with_suffix(".png")) if rows else None
+    if png is not None:
+        print(f"learning curve: {png}", flush=True)

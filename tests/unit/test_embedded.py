@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 import pandas as pd
+import pytest
 from omegaconf import OmegaConf
 
 from verl_rema.embedded import embedded_paths
@@ -36,9 +38,27 @@ def test_second_use_reuses_the_cache(tmp_path):
 
 
 def test_cache_key_follows_what_the_artefacts_depend_on():
-    corpus = tokenizer_corpus(0)
-    assert _cache_key(0, TinyModelSpec(), corpus) != _cache_key(0, TinyModelSpec(hidden_size=256, num_heads=4), corpus)
-    assert _cache_key(0, TinyModelSpec(), corpus) != _cache_key(0, TinyModelSpec(), [*corpus, "new prompt"])
+    corpus, spec = tokenizer_corpus(0), TinyModelSpec()
+    key = _cache_key(0, spec, corpus, "embedded")
+    assert key != _cache_key(0, TinyModelSpec(hidden_size=256, num_heads=4), corpus, "embedded")
+    assert key != _cache_key(0, spec, [*corpus, "new prompt"], "embedded")
+    assert key != _cache_key(0, spec, corpus, "toy")
+
+
+def test_the_toy_task_has_single_digit_data_disjoint_from_its_validation(tmp_path):
+    import pandas as pd
+
+    toy, default = embedded_paths(root=tmp_path, task="toy"), embedded_paths(root=tmp_path)
+    assert toy.root != default.root
+    assert (toy.model / "model.safetensors").read_bytes() == (default.model / "model.safetensors").read_bytes()
+    train, val = (pd.read_parquet(path) for path in (toy.train, toy.val))
+    expressions = [{extra["expression"] for extra in frame["extra_info"]} for frame in (train, val)]
+    assert not expressions[0] & expressions[1] and len(val) == 256 and len(train) > 1000
+    for expression in expressions[0] | expressions[1]:
+        a, b, c = (int(n) for n in re.findall(r"\d+", expression))
+        assert max(a, b, c) <= 9, expression
+    with pytest.raises(ValueError, match="unknown embedded task 'tiny'"):
+        embedded_paths(root=tmp_path, task="tiny")
 
 
 def test_model_is_a_tiny_qwen2_with_head_dim_64(embedded):

@@ -3,6 +3,8 @@ on, and (slow) a build through veRL's SFT trainer ends on a plateau in the targe
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hydra import compose, initialize_config_module
 
@@ -32,10 +34,11 @@ def test_the_recipes_compose_and_pass_the_sft_checks(kind):
 
 def test_both_kinds_share_the_teacher_the_drill_and_the_optimiser():
     rema, cot = (_compose([f"+recipe={RECIPES[kind]}"]) for kind in ("rema", "cot"))
-    for key in ("embedded_dialogues", "wrong_plan_share", "wrong_plan_forms", "drill_rows", "seed"):
+    keys = ("embedded_task", "embedded_dialogues", "embedded_repeats", "wrong_plan_share", "wrong_plan_forms")
+    for key in (*keys, "drill_rows", "seed"):
         assert rema.rema.sft[key] == cot.rema.sft[key], key
-    assert rema.optim == cot.optim and rema.data == cot.data
-    assert (rema.rema.sft.prompt_set, cot.rema.sft.prompt_set) == ("multiturn", "cot")
+    assert rema.optim == cot.optim and rema.data == cot.data and rema.rema.sft.embedded_task == "toy"
+    assert (Path(rema.rema.sft.prompt_set).name, cot.rema.sft.prompt_set) == ("toy_prompts.yaml", "cot")
 
 
 def test_the_cache_key_follows_the_kind_and_the_overrides(embedded):

@@ -28,7 +28,7 @@ import random
 import re
 from collections.abc import Collection
 
-from verl_rema.embedded.task import Problem, make_split, sample_problem
+from verl_rema.embedded.task import TASKS, OperandRanges, Problem, make_split, sample_problem
 from verl_rema.protocol import Role
 from verl_rema.sft.dialogues import Turn, TwoRoleDialogue, check_dialogue
 
@@ -51,16 +51,18 @@ def apply(first: int, op: str, c: int) -> int:
     return first + c if op == "+" else first - c if op == "-" else first * c
 
 
-def flaw_draw(problem: Problem) -> float:
-    """A uniform number in [0, 1) fixed by the expression: which problems the imperfect teacher gets wrong."""
-    digest = hashlib.sha256(f"{FLAW_SALT}:{problem.expression}".encode()).digest()
+def flaw_draw(problem: Problem, occurrence: int = 0) -> float:
+    """A uniform number in [0, 1) fixed by the expression (and, for a problem taught more than once, by which of its
+    dialogues this is): which dialogues the imperfect teacher gets wrong."""
+    key = problem.expression if occurrence == 0 else f"{problem.expression}#{occurrence}"
+    digest = hashlib.sha256(f"{FLAW_SALT}:{key}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def has_wrong_plan(problem: Problem, share: float, forms: Collection[int]) -> bool:
+def has_wrong_plan(problem: Problem, share: float, forms: Collection[int], occurrence: int = 0) -> bool:
     """Whether the imperfect teacher's plan for ``problem`` is wrong: a ``share`` of the problems of ``forms``,
     except where the wrong operation would leave the non-negative integers (then the plan stays right)."""
-    if problem.form not in forms or flaw_draw(problem) >= share:
+    if problem.form not in forms or flaw_draw(problem, occurrence) >= share:
         return False
     _, _, c, _, op2, first = operands(problem)
     return apply(first, WRONG_OPERATION[op2], c) >= 0
@@ -100,18 +102,30 @@ def make_dialogues(
     finish_token: str = FINISH_TOKEN,
     wrong_plan_share: float = 0.0,
     wrong_plan_forms: Collection[int] = (0, 1, 2),
+    ranges: OperandRanges = TASKS["embedded"],
+    repeats: int = 1,
 ) -> list[TwoRoleDialogue]:
-    """``n`` dialogues of distinct problems, none of whose expressions is in ``exclude`` (e.g. the validation set's),
-    deterministic in ``seed``; ``line`` is the dialogue's index, for error messages. ``wrong_plan_share``: the share
-    of the ``wrong_plan_forms`` dialogues whose plan is wrong (:func:`has_wrong_plan`)."""
+    """``n`` dialogues of distinct problems (``ranges``' task), none of whose expressions is in ``exclude`` (e.g. the
+    validation set's), deterministic in ``seed``; ``line`` is the dialogue's index, for error messages.
+    ``wrong_plan_share``: the share of the ``wrong_plan_forms`` dialogues whose plan is wrong (:func:`has_wrong_plan`).
+    ``repeats``: each problem is taught that many times, each with its own draw of the teacher's plan, so on a small
+    problem space the model learns the teacher's error *rate* rather than which problems it errs on."""
     dialogues = []
-    for index, problem in enumerate(make_split(n, seed=seed, exclude=exclude)):
-        wrong = has_wrong_plan(problem, wrong_plan_share, wrong_plan_forms)
+    problems = make_split(-(-n // repeats), seed=seed, exclude=exclude, ranges=ranges)
+    for index in range(n):
+        problem, occurrence = problems[index % len(problems)], index // len(problems)
+        wrong = has_wrong_plan(problem, wrong_plan_share, wrong_plan_forms, occurrence)
         dialogues.append(check_dialogue(problem.question, decomposition(problem, finish_token, wrong), SOURCE, index))
     return dialogues
 
 
-def drill_texts(n: int, seed: int, exclude: Collection[str] = frozenset(), equations: int = 12) -> list[str]:
+def drill_texts(
+    n: int,
+    seed: int,
+    exclude: Collection[str] = frozenset(),
+    equations: int = 12,
+    ranges: OperandRanges = TASKS["embedded"],
+) -> list[str]:
     """``n`` texts of ``equations`` packed equations each, two per problem in the RA's surface form (``19+10=29.
     29*9=261.``), from problems not in ``exclude``: arithmetic practice at ~8 tokens an equation instead of the
     ~60 template and prompt tokens around each equation of a dialogue view."""
@@ -120,7 +134,7 @@ def drill_texts(n: int, seed: int, exclude: Collection[str] = frozenset(), equat
     for _ in range(n):
         parts: list[str] = []
         while len(parts) < equations:
-            problem = sample_problem(rng)
+            problem = sample_problem(rng, ranges)
             if problem.expression in exclude:
                 continue
             a, b, c, op1, op2, first, result = teacher_steps(problem)

@@ -24,13 +24,42 @@ class Problem:
         return f"Compute {self.expression}. Put the answer in \\boxed{{}}."
 
 
-def sample_problem(rng: random.Random) -> Problem:
+@dataclass(frozen=True)
+class OperandRanges:
+    """How large the numbers are: ``a, b, c`` of ``a+b-c`` and ``a-b+c`` in [1, additive]; ``a, b`` of ``(a+b)*c`` in
+    [1, product_base] and ``c`` in [2, factor]. The size of the arithmetic a model must learn is set here."""
+
+    additive: int = 60
+    product_base: int = 20
+    factor: int = 9
+
+    def space(self) -> int:
+        """An upper bound on the number of distinct problems (what ``make_split`` can draw)."""
+        return 2 * self.additive**3 + self.product_base**2 * (self.factor - 1)
+
+
+# The embedded default's task, and the toy learning experiment's: single-digit operands, whose ~500 arithmetic facts
+# a 0.6M-parameter model learns in a few hundred SFT steps (the default's two-digit sums take thousands).
+TASKS = {"embedded": OperandRanges(), "toy": OperandRanges(additive=9, product_base=9, factor=9)}
+
+
+def task_ranges(task: str) -> OperandRanges:
+    if task not in TASKS:
+        raise ValueError(f"unknown embedded task {task!r}; choose one of {sorted(TASKS)}")
+    return TASKS[task]
+
+
+def sample_problem(rng: random.Random, ranges: OperandRanges = TASKS["embedded"]) -> Problem:
     form = rng.randrange(3)
     while True:
         if form < 2:
-            a, b, c = rng.randint(1, 60), rng.randint(1, 60), rng.randint(1, 60)
+            a, b, c = (rng.randint(1, ranges.additive) for _ in range(3))
         else:
-            a, b, c = rng.randint(1, 20), rng.randint(1, 20), rng.randint(2, 9)
+            a, b, c = (
+                rng.randint(1, ranges.product_base),
+                rng.randint(1, ranges.product_base),
+                rng.randint(2, ranges.factor),
+            )
         first = a - b if form == 1 else a + b
         answer = (first - c, first + c, first * c)[form]
         if first >= 0 and answer >= 0:
@@ -41,16 +70,27 @@ def sample_problem(rng: random.Random) -> Problem:
     return Problem(expression, answer, form, solution)
 
 
-def make_split(n: int, seed: int, exclude: set[str] | frozenset[str] = frozenset()) -> list[Problem]:
+def make_split(
+    n: int,
+    seed: int,
+    exclude: set[str] | frozenset[str] = frozenset(),
+    ranges: OperandRanges = TASKS["embedded"],
+) -> list[Problem]:
     """``n`` distinct problems, none of whose expressions is in ``exclude``."""
     rng = random.Random(seed)
     problems: list[Problem] = []
     seen = set(exclude)
+    misses = 0
     while len(problems) < n:
-        problem = sample_problem(rng)
+        problem = sample_problem(rng, ranges)
         if problem.expression not in seen:
             seen.add(problem.expression)
             problems.append(problem)
+            misses = 0
+        else:
+            misses += 1
+            if misses > 100_000:  # the space is (nearly) exhausted: say so instead of looping for ever
+                raise ValueError(f"make_split: only {len(problems)} distinct problems of {n} found with {ranges}")
     return problems
 
 

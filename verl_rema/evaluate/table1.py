@@ -32,7 +32,7 @@ BENCHMARKS: dict[str, int] = {  # subset name in eval_7bench -> questions (each 
 }
 COLUMNS = ("VRP", "VRP_RL", "MRP_RL", "ReMA")
 
-# Correct counts of the ReMA column, in BENCHMARKS order (paper_extras §6, derived from Table 1a's percentages).
+# Correct counts of the ReMA column, in BENCHMARKS order: Table 1a's percentages times the question counts above.
 _REMA_CORRECT = {
     "llama3-8b-instruct": (169, 1047, 0, 9, 110, 38, 60),
     "llama3.1-8b-instruct": (266, 1151, 4, 8, 143, 77, 132),

@@ -56,6 +56,16 @@ class ReMASFTDataConfig(BaseConfig):
     )
     val_dialogues: int = _help("Dialogues held out for veRL's validation loss (both views go to the same side).", 0)
     embedded_dialogues: int = _help("How many arithmetic dialogues source=embedded generates.", 2048)
+    embedded_task: str = _help(
+        "source=embedded: the operand ranges of the problems (verl_rema/embedded/task.py TASKS): embedded (the "
+        "embedded default's RL data) or toy (single digits: the learning experiment's).",
+        "embedded",
+    )
+    embedded_repeats: int = _help(
+        "source=embedded: each problem is taught this many times, each time with its own draw of the imperfect "
+        "teacher's plan (a small task then teaches the teacher's error rate, not which problems it errs on).",
+        1,
+    )
     wrong_plan_share: float = _help(
         "source=embedded: the imperfect teacher's share of wrong plans (the MTA names the wrong second operation, "
         "the RA follows it) among the dialogues of wrong_plan_forms, fixed per problem (verl_rema/embedded/"
@@ -80,10 +90,21 @@ class ReMASFTDataConfig(BaseConfig):
             )
         if self.on_bad_row not in ("error", "skip"):
             raise ValueError(f"{CONFIG_PATH}.on_bad_row must be error or skip, got {self.on_bad_row!r}")
-        for name, least in (("val_dialogues", 0), ("embedded_dialogues", 1), ("seed", 0), ("drill_rows", 0)):
+        counts = (
+            ("val_dialogues", 0),
+            ("embedded_dialogues", 1),
+            ("embedded_repeats", 1),
+            ("seed", 0),
+            ("drill_rows", 0),
+        )
+        for name, least in counts:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise ValueError(f"{CONFIG_PATH}.{name} must be an integer >= {least}, got {value!r}")
+        from verl_rema.embedded.task import TASKS
+
+        if self.embedded_task not in TASKS:
+            raise ValueError(f"{CONFIG_PATH}.embedded_task must be one of {sorted(TASKS)}, got {self.embedded_task!r}")
         share = self.wrong_plan_share
         if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
             raise ValueError(f"{CONFIG_PATH}.wrong_plan_share must be a number in [0, 1], got {share!r}")

@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from verl_rema.build_cache import BuildFile, build_once, cache_root
 from verl_rema.data.schema import BadRowError, BadRowPolicy
 from verl_rema.embedded.dialogues import FLAW_SALT
+from verl_rema.embedded.task import task_ranges
 from verl_rema.prompts import load_prompt_set
 from verl_rema.protocol import ROLES, Role
 from verl_rema.sft.config import ReMASFTDataConfig
@@ -74,13 +75,13 @@ class SFTDataPaths:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def embedded_validation_expressions() -> set[str]:
-    """The embedded RL validation set's expressions: the embedded dialogues never use them."""
+def embedded_validation_expressions(task: str = "embedded") -> set[str]:
+    """The embedded RL validation set's expressions (of ``task``'s data): the embedded dialogues never use them."""
     import pandas as pd
 
     from verl_rema.embedded import embedded_paths
 
-    return {extra["expression"] for extra in pd.read_parquet(embedded_paths().val)["extra_info"]}
+    return {extra["expression"] for extra in pd.read_parquet(embedded_paths(task=task).val)["extra_info"]}
 
 
 def read_dialogues(config: ReMASFTDataConfig, policy: BadRowPolicy) -> list[TwoRoleDialogue]:
@@ -94,9 +95,11 @@ def read_dialogues(config: ReMASFTDataConfig, policy: BadRowPolicy) -> list[TwoR
             dialogues += make_dialogues(
                 config.embedded_dialogues,
                 seed,
-                embedded_validation_expressions(),
+                embedded_validation_expressions(config.embedded_task),
                 wrong_plan_share=config.wrong_plan_share,
                 wrong_plan_forms=config.wrong_plan_forms,
+                ranges=task_ranges(config.embedded_task),
+                repeats=config.embedded_repeats,
             )
         elif source == "mamrp":
             dialogues += read_plain(MAMRP_ASSET, policy)
@@ -160,10 +163,13 @@ def single_agent_rows(config: ReMASFTDataConfig, prompts: Any, stats: ViewStats)
             f"source=embedded only, got {config.source!r}"
         )
     seed = config.seed + EMBEDDED_SEED_OFFSET
-    problems = make_split(config.embedded_dialogues, seed=seed, exclude=embedded_validation_expressions())
+    unique = -(-config.embedded_dialogues // config.embedded_repeats)  # as make_dialogues: each problem `repeats` times
+    exclude = embedded_validation_expressions(config.embedded_task)
+    problems = make_split(unique, seed=seed, exclude=exclude, ranges=task_ranges(config.embedded_task))
     rows = []
-    for index, problem in enumerate(problems):
-        wrong = has_wrong_plan(problem, config.wrong_plan_share, config.wrong_plan_forms)
+    for index in range(config.embedded_dialogues):
+        problem, occurrence = problems[index % len(problems)], index // len(problems)
+        wrong = has_wrong_plan(problem, config.wrong_plan_share, config.wrong_plan_forms, occurrence)
         origin = f"{EMBEDDED_SOURCE}:{index}"
         rows.append([single_agent_row(problem.question, cot_solution(problem, wrong), prompts, origin, stats)])
     return rows
@@ -177,7 +183,8 @@ def drill_rows(config: ReMASFTDataConfig) -> list[dict[str, Any]]:
     from verl_rema.embedded.dialogues import DRILL_SOURCE, drill_texts
 
     seed = config.seed + EMBEDDED_SEED_OFFSET + 1
-    texts = drill_texts(config.drill_rows, seed, embedded_validation_expressions())
+    exclude = embedded_validation_expressions(config.embedded_task)
+    texts = drill_texts(config.drill_rows, seed, exclude, ranges=task_ranges(config.embedded_task))
     return [
         {
             MESSAGES: [{"role": "user", "content": DRILL_PROMPT}, {"role": "assistant", "content": text}],
@@ -204,7 +211,9 @@ def cache_key(config: ReMASFTDataConfig) -> str:
     sources = []
     for source in config.sources:
         if source == "embedded":
-            sources.append(["embedded", config.embedded_dialogues, sorted(embedded_validation_expressions())])
+            sources.append(
+                ["embedded", config.embedded_dialogues, sorted(embedded_validation_expressions(config.embedded_task))]
+            )
             if config.wrong_plan_share or config.drill_rows:
                 sources.append(["embedded teacher", FLAW_SALT, EMBEDDED_TEACHER_VERSION])
         elif source == "mamrp":

@@ -159,14 +159,16 @@ def message_logprob(model: Any, tokenizer: Any, chat: list[dict[str, str]], mess
     return float(torch.log_softmax(logits, -1).gather(1, target[:, None]).sum())
 
 
-def plan_probabilities(model: Any, tokenizer: Any, problems: Sequence[Any]) -> dict[str, dict[str, float]]:
+def plan_probabilities(
+    model: Any, tokenizer: Any, problems: Sequence[Any], config: ReMARolloutConfig | None = None
+) -> dict[str, dict[str, float]]:
     """Per form, the mean probability that the MTA's second message is the right plan and the teacher's wrong
     one, after the teacher's first round: how often sampling (temperature 1) explores the plan a reward favours."""
     import math
 
     from verl_rema.embedded.dialogues import decomposition
 
-    config = rollout_config()
+    config = config or rollout_config()
     sums: dict[str, list[float]] = {}
     for problem in problems:
         right, wrong = decomposition(problem), decomposition(problem, wrong_plan=True)

@@ -20,19 +20,26 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
-
-from verl_rema.embedded.cache import DEFAULT_SEED, EmbeddedPaths, cache_root, embedded_paths
+from verl_rema.build_cache import build_once, cache_root
+from verl_rema.embedded.cache import DEFAULT_SEED, EmbeddedPaths, embedded_paths
 
 BUILD_VERSION = 1
 RECIPES = {"rema": "sft_toy", "cot": "sft_toy_cot"}
-PROMPT_SETS = {"rema": "multiturn", "cot": "cot"}
+TASK = "toy"  # the single-digit task (verl_rema/embedded/task.py TASKS): its facts are learned in ~700 SFT steps
+
+
+def prompt_set(kind: str) -> str:
+    """The prompt set the warm start is taught (and must be run) with: the short toy set, or the CoT baseline's."""
+    from verl_rema.embedded.resolvers import TOY_PROMPTS
+
+    return str(TOY_PROMPTS) if kind == "rema" else "cot"
+
+
 CHECKPOINTS = 6  # evaluated every 1/6 of the steps: the plateau shows as a flat last third
 EVAL_PROMPTS = 256  # the whole embedded validation set
 
@@ -114,7 +121,7 @@ def evaluate_curve(sft_dir: Path, kind: str, val: Path) -> list[dict[str, Any]]:
     from verl_rema.experiments.toy.evaluate import evaluate_checkpoint, load_items, rollout_config
 
     items = load_items(val, EVAL_PROMPTS)
-    config = rollout_config(PROMPT_SETS[kind])
+    config = rollout_config(prompt_set(kind))
     curve = []
     for folder in sorted(sft_dir.glob("global_step_*/huggingface"), key=lambda p: int(p.parent.name.split("_")[-1])):
         result = evaluate_checkpoint(folder, items, config)
@@ -145,7 +152,7 @@ def build(out: Path, kind: str, embedded: EmbeddedPaths, overrides: tuple[str, .
     if not curve or curve[-1]["step"] != steps or not last.exists():
         raise RuntimeError(f"toy warm start: no checkpoint at step {steps} in {sft_dir}; log: {log}")
     shutil.copytree(last, out / "model")
-    plans = final_plan_probabilities(out / "model", embedded.val) if kind == "rema" else None
+    plans = final_plan_probabilities(out / "model", embedded.val, prompt_set(kind)) if kind == "rema" else None
     losses = _train_losses(metrics)
     for point in curve:
         point["train_loss"] = losses.get(point["step"])
@@ -178,16 +185,16 @@ def val_problems(val: Path, n: int | None = None) -> list[Any]:
     ]
 
 
-def final_plan_probabilities(model_dir: Path, val: Path, n: int = 96) -> dict[str, dict[str, float]]:
+def final_plan_probabilities(model_dir: Path, val: Path, prompts: str, n: int = 96) -> dict[str, dict[str, float]]:
     """How likely the warm start's MTA writes the right and the teacher's wrong plan, per form (the RL headroom)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from verl_rema.experiments.toy.evaluate import plan_probabilities
+    from verl_rema.experiments.toy.evaluate import plan_probabilities, rollout_config
 
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32).eval()
-    return plan_probabilities(model, tokenizer, val_problems(val, n))
+    return plan_probabilities(model, tokenizer, val_problems(val, n), rollout_config(prompts))
 
 
 def _train_losses(metrics: Path) -> dict[int, float]:
@@ -203,25 +210,17 @@ def warm_start_paths(
 ) -> WarmStartPaths:
     """The toy warm start of ``kind`` (``rema``: two-role dialogues; ``cot``: single-message CoT, same teacher),
     building it on first use (minutes on a CPU). ``overrides``: extra SFT config overrides, part of the key."""
-    embedded = embedded_paths(seed=seed, root=root)
-    base = (root or cache_root()) / "toy_warm_start"
-    target = base / f"{kind}-seed{seed}-{cache_key(kind, embedded, tuple(overrides))}"
-    if (target / "COMPLETE").exists():
-        return WarmStartPaths(target, embedded)
-    base.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(base / f"{target.name}.lock")):
-        if not (target / "COMPLETE").exists():
-            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=base))
-            log = base / f"{target.name}.log"
-            try:
-                overrides = (*overrides, f"rema.sft.seed={seed}", f"trainer.seed={seed}")
-                report = build(staging, kind, embedded, overrides, log)
-                (staging / "COMPLETE").write_text(json.dumps({"kind": kind, "seed": seed}))
-                shutil.rmtree(target, ignore_errors=True)
-                staging.rename(target)
-                print(f"verl-rema toy warm start: {target} accuracy {report['accuracy']:.3f}", flush=True)
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
+    embedded = embedded_paths(seed=seed, root=root, task=TASK)
+    target = (
+        (root or cache_root()) / "toy_warm_start" / f"{kind}-seed{seed}-{cache_key(kind, embedded, tuple(overrides))}"
+    )
+
+    def _build(staging: Path) -> None:
+        log = target.parent / f"{target.name}.log"
+        report = build(staging, kind, embedded, (*overrides, f"rema.sft.seed={seed}", f"trainer.seed={seed}"), log)
+        print(f"verl-rema toy warm start: {target} accuracy {report['accuracy']:.3f}", flush=True)
+
+    build_once(target, _build, {"kind": kind, "seed": seed})
     return WarmStartPaths(target, embedded)
 
 
