@@ -5,7 +5,9 @@ PYTHON  ?= python3
 STACK   ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo gpu || echo cpu)
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-$(STACK)
-RECIPE  ?= vrp_grpo
+RECIPE  ?= rema_multiturn
+# The demo starts from the toy warm start (verl_rema/experiments/toy/): ReMA's, or the CoT baseline's for vrp_grpo.
+TOY     ?= $(if $(filter vrp_grpo,$(RECIPE)),cot,rema)
 PYTEST_ARGS ?=
 
 .PHONY: venv demo test test-quick lint clean
@@ -32,7 +34,7 @@ $(VENV)/.installed-gpu: requirements/gpu.txt setup.py
 	touch $@
 
 demo: venv
-	$(PY) -m verl_rema.main_ppo +recipe=$(RECIPE)
+	$(PY) -m verl_rema.main_ppo +recipe=$(RECIPE) +toy=$(TOY) trainer.total_training_steps=10
 
 test: venv
 	$(PY) -m pytest $(PYTEST_ARGS)

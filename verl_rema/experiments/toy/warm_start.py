@@ -42,6 +42,7 @@ def prompt_set(kind: str) -> str:
 
 CHECKPOINTS = 6  # evaluated every 1/6 of the steps: the plateau shows as a flat last third
 EVAL_PROMPTS = 256  # the whole embedded validation set
+SHIPPED = Path(__file__).resolve().parent / "assets"  # built warm starts shipped with the package (2.4 MB each)
 
 
 @dataclass(frozen=True)
@@ -79,14 +80,22 @@ def recipe_file(kind: str) -> Path:
     return Path(configs.__file__).resolve().parent / "recipe" / f"{RECIPES[kind]}.yaml"
 
 
+def recipe_digest(kind: str) -> str:
+    """A hash of the recipe's settings (its YAML as data: a comment edit keeps the key, and the shipped build)."""
+    import yaml
+
+    settings = yaml.safe_load(recipe_file(kind).read_text())
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+
+
 def cache_key(kind: str, embedded: EmbeddedPaths, overrides: tuple[str, ...]) -> str:
-    """A hash of what the warm start depends on: the embedded build, the recipe's text, the overrides."""
+    """A hash of what the warm start depends on: the embedded build, the recipe's settings, the overrides."""
     payload = json.dumps(
         {
             "v": BUILD_VERSION,
             "kind": kind,
             "embedded": embedded.root.name,
-            "recipe": hashlib.sha256(recipe_file(kind).read_bytes()).hexdigest(),
+            "recipe": recipe_digest(kind),
             "overrides": list(overrides),
             "checkpoints": CHECKPOINTS,
             "eval_prompts": EVAL_PROMPTS,
@@ -206,16 +215,24 @@ def _train_losses(metrics: Path) -> dict[int, float]:
 
 
 def warm_start_paths(
-    kind: str = "rema", seed: int = DEFAULT_SEED, root: Path | None = None, overrides: tuple[str, ...] = ()
+    kind: str = "rema",
+    seed: int = DEFAULT_SEED,
+    root: Path | None = None,
+    overrides: tuple[str, ...] = (),
+    rebuild: bool = False,
 ) -> WarmStartPaths:
     """The toy warm start of ``kind`` (``rema``: two-role dialogues; ``cot``: single-message CoT, same teacher),
-    building it on first use (minutes on a CPU). ``overrides``: extra SFT config overrides, part of the key."""
+    building it on first use (~15-20 min on 2 CPU cores) unless the package ships this very build (same key: same
+    embedded model, recipe text and overrides; ``SHIPPED``), which is then copied. ``rebuild``: run the SFT even so
+    (what reproduces a shipped build). ``overrides``: extra SFT config overrides, part of the key."""
     embedded = embedded_paths(seed=seed, root=root, task=TASK)
-    target = (
-        (root or cache_root()) / "toy_warm_start" / f"{kind}-seed{seed}-{cache_key(kind, embedded, tuple(overrides))}"
-    )
+    name = f"{kind}-seed{seed}-{cache_key(kind, embedded, tuple(overrides))}"
+    target = (root or cache_root()) / "toy_warm_start" / (f"{name}-rebuilt" if rebuild else name)
 
     def _build(staging: Path) -> None:
+        if (SHIPPED / name).is_dir() and not rebuild:
+            shutil.copytree(SHIPPED / name, staging, dirs_exist_ok=True)
+            return
         log = target.parent / f"{target.name}.log"
         report = build(staging, kind, embedded, (*overrides, f"rema.sft.seed={seed}", f"trainer.seed={seed}"), log)
         print(f"verl-rema toy warm start: {target} accuracy {report['accuracy']:.3f}", flush=True)
@@ -236,9 +253,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--kind", choices=sorted(RECIPES), default="rema")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--root", type=Path, default=None, help="cache root (default: $VERL_REMA_CACHE)")
+    parser.add_argument("--rebuild", action="store_true", help="run the SFT even where the package ships the build")
     parser.add_argument("overrides", nargs="*", help="extra SFT overrides (part of the cache key)")
     args = parser.parse_args(argv)
-    paths = warm_start_paths(args.kind, args.seed, args.root, tuple(args.overrides))
+    paths = warm_start_paths(args.kind, args.seed, args.root, tuple(args.overrides), rebuild=args.rebuild)
     print(paths.model)
     print(json.dumps(paths.read_report(), indent=1))
 
