@@ -31,7 +31,10 @@ def select_device(overrides: list[str], cuda_available: bool | None = None) -> l
     if any(o.lstrip("+").startswith("preset=") for o in overrides):
         return list(overrides)
     # After the last override, so the preset is composed after the recipe (and before any
-    # Hydra option such as `--cfg job`, which argparse would not let it follow).
+    # Hydra option such as `--cfg job`, which argparse would not let it follow); but before a
+    # `+toy=` group, whose sizes are the toy experiment's on any device (hydra_configs/toy/).
     overrides_at = [i for i, o in enumerate(overrides) if "=" in o and not o.startswith("-")]
     at = overrides_at[-1] + 1 if overrides_at else 0
+    toy_at = [i for i, o in enumerate(overrides) if o.startswith("+toy=")]
+    at = min(at, toy_at[0]) if toy_at else at
     return [*overrides[:at], CPU_PRESET, *overrides[at:]]

@@ -121,3 +121,14 @@ def test_start_up_check_names_bad_reward_kwargs_and_rollout_values():
     ):
         with pytest.raises(ValueError, match=message):
             check_config(_compose("verl_rema", ["+recipe=rema_multiturn", override]))
+
+
+@pytest.mark.parametrize("recipe, toy, batch, n", [("rema_multiturn", "rema", 32, 8), ("vrp_grpo", "cot", 32, 8)])
+def test_the_toy_runs_keep_their_sizes_on_the_cpu_preset(recipe, toy, batch, n):
+    from verl_rema.device import select_device
+
+    config = _compose("verl_rema", select_device([f"+recipe={recipe}", f"+toy={toy}"], cuda_available=False))
+    assert (config.data.train_batch_size, config.actor_rollout_ref.rollout.n) == (batch, n)
+    raw = OmegaConf.to_container(config, resolve=False)  # unresolved: nothing is built
+    assert raw["actor_rollout_ref"]["model"]["path"] == f"${{rema_toy:{toy}}}"
+    assert raw["data"]["val_files"] == "${rema_embedded:val,0,toy}" and raw["trainer"]["device"] == "cpu"

@@ -50,3 +50,14 @@ def test_explicit_cpu_on_a_gpu_host():
 
 def test_named_preset_is_not_doubled():
     assert select_device(["+recipe=x", "+preset=cpu"], cuda_available=False) == ["+recipe=x", "+preset=cpu"]
+
+
+def test_the_toy_group_is_composed_after_the_cpu_preset():
+    """``+toy=`` sets the toy experiment's sizes on any device: the preset must not override them."""
+    overrides = ["+recipe=rema_multiturn", "+toy=rema", "trainer.total_training_steps=3"]
+    assert select_device(overrides, cuda_available=False) == [
+        "+recipe=rema_multiturn",
+        CPU_PRESET,
+        "+toy=rema",
+        "trainer.total_training_steps=3",
+    ]

@@ -7,7 +7,9 @@ Arms (each a real run of the project's entry points, as a user would start it):
 - ``rema_token``: the same with the token-level ratio (``actor_rollout_ref.actor.policy_loss.loss_mode=vanilla``);
 - ``rema_separate``: two models (one per role) trained in alternation (``+recipe=rema_multiturn_separate``);
 - ``sft_more``: the equal-sample control, continued SFT of the ReMA warm start (``python -m verl_rema.sft``) on as
-  many rows as the RL arms sample (steps x batch x n x 2 roles), scored by the greedy HF evaluator.
+  many rows as the RL arms sample (steps x batch x n x 2 roles), annealed (cosine from the recipe's lr to 0: at the
+  constant lr the a+b-c plan probability swings 0.05-0.46 between 10-step windows), scored by the greedy HF
+  evaluator.
 
 Every RL arm reports veRL's greedy validation accuracy on the 256 toy validation prompts every ``--test-freq`` steps;
 the table gives the start, the final accuracy (mean over seeds, min-max, and a Wilson 95% interval on the pooled
@@ -86,6 +88,7 @@ def run_sft_control(seed: int, steps: int, test_freq: int, out: Path) -> list[tu
     command = [
         sys.executable, "-m", "verl_rema.sft", "+recipe=sft_toy", f"model.path={start.model}",
         f"trainer.total_training_steps={steps * per_rl_step}", f"trainer.save_freq={test_freq * per_rl_step}",
+        "optim.lr_scheduler_type=cosine", "optim.lr_warmup_steps=-1",
         f"trainer.default_local_dir={out}", f"rema.sft.seed={seed}", f"trainer.seed={seed}", "trainer.logger=[console]",
         f"hydra.run.dir={out / 'hydra'}",
     ]  # fmt: skip
