@@ -19,7 +19,14 @@ setup(
     package_data={
         "verl_rema_configs": ["*.yaml", "*/*.yaml"],
         "verl_rema_configs.sft": ["*.yaml", "*/*.yaml"],
-        "verl_rema": ["prompts/sets/*.yaml", "embedded/toy_prompts.yaml", "experiments/toy/assets/*/*", "experiments/toy/assets/*/model/*", "data/assets/*.parquet", "data/assets/*.jsonl.gz"],
+        "verl_rema": [
+            "prompts/sets/*.yaml",
+            "embedded/toy_prompts.yaml",
+            "experiments/toy/assets/*/*",
+            "experiments/toy/assets/*/model/*",
+            "data/assets/*.parquet",
+            "data/assets/*.jsonl.gz",
+        ],
     },
     include_package_data=True,
     # The full, pinned environments live in requirements/ (cpu.lock.txt, gpu.txt); these are the direct needs.

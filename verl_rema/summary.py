@@ -56,17 +56,37 @@ def plot_curves(rows: list[dict], out: str | Path) -> Path | None:
     val_keys = sorted({k for r in rows for k in r if k.startswith("val-core/")})
     if train_key is None and not val_keys:
         return None
+    lines = [
+        (
+            [r["step"] for r in rows if key in r],
+            [r[key] for r in rows if key in r],
+            style,
+            key.replace("val-core/", "validation "),
+            None,
+        )
+        for key, style in [(train_key, "-")] * (train_key is not None) + [(k, "o-") for k in val_keys]
+    ]
+    return line_chart(lines, "step", "reward / accuracy", out, size=(6, 3.5))
+
+
+def line_chart(
+    lines: list[tuple[list[float], list[float], str, str | None, str | None]],
+    xlabel: str,
+    ylabel: str,
+    out: str | Path,
+    size: tuple[float, float] = (6.5, 4),
+) -> Path:
+    """One PNG of ``(xs, ys, style, label, color)`` lines: the learning curves of a run or of an experiment."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(6, 3.5))
-    for key, style in [(train_key, "-")] * (train_key is not None) + [(k, "o-") for k in val_keys]:
-        points = [(r["step"], r[key]) for r in rows if key in r]
-        axis.plot([s for s, _ in points], [v for _, v in points], style, label=key.replace("val-core/", "validation "))
-    axis.set_xlabel("step")
-    axis.set_ylabel("reward / accuracy")
+    figure, axis = plt.subplots(figsize=size)
+    for xs, ys, style, label, color in lines:
+        axis.plot(xs, ys, style, label=label, color=color, alpha=0.85)
+    axis.set_xlabel(xlabel)
+    axis.set_ylabel(ylabel)
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7)
     figure.tight_layout()

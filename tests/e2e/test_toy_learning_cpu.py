@@ -1,10 +1,12 @@
 """ReMA learns on a CPU, and more SFT does not (issue 13's CI-sized test).
 
-From the toy warm start (SFT plateaued on an imperfect teacher: greedy validation ~0.63, the a+b-c form ~0), the real
+From the toy warm start (SFT plateaued on an imperfect teacher: greedy validation 0.66, the a+b-c form 0), the real
 trainer, vLLM-CPU engine and reward run `+recipe=rema_multiturn +toy=rema` for 5 steps; greedy validation on the 256
 toy prompts must rise by a margin well outside evaluation noise (standard error ~0.03 at p ~0.65). The control,
-continued SFT of the same start on as many rows as those 5 steps sampled (5 x 32 x 8 x 2 = 2,560 = 40 SFT steps of
-64), must not: the teacher's error rate is what SFT converges to.
+continued SFT of the same start on as many rows as those steps sampled (5 x 32 x 8 x 2 = 2,560 = 40 SFT steps of
+64), annealed to convergence (cosine from the recipe's lr to 0), must not: the teacher's error rate is what SFT
+converges to. (At the recipe's constant lr the a+b-c plan probability swings between 0.05 and 0.46 from one 10-step
+window to the next, so a constant-lr continuation's greedy outcome on that form is a coin flip, not convergence.)
 """
 
 from __future__ import annotations
@@ -64,18 +66,17 @@ def test_rema_multiturn_rl_raises_greedy_validation(rl):
 
 
 def test_continued_sft_on_as_many_rows_does_not(work, start, rl):
-    rows = STEPS * 32 * 8 * 2
+    steps = STEPS * 32 * 8 * 2 // 64
     sft = run_main(
-        ["+recipe=sft_toy", f"model.path={start.model}", f"trainer.total_training_steps={rows // 64}",
-         f"trainer.save_freq={rows // 64}", f"trainer.default_local_dir={work / 'sft'}", "trainer.logger=[console]"],
+        ["+recipe=sft_toy", f"model.path={start.model}", f"trainer.total_training_steps={steps}",
+         f"trainer.save_freq={steps}", "optim.lr_scheduler_type=cosine", "optim.lr_warmup_steps=-1",
+         f"trainer.default_local_dir={work / 'sft'}", "trainer.logger=[console]"],
         work, work / "cache", "sft", module="verl_rema.sft",
     )  # fmt: skip
     assert sft.returncode == 0, sft.log[-6000:]
-    items = load_items(start.val, 256)
-    after = evaluate_checkpoint(work / "sft" / f"global_step_{rows // 64}" / "huggingface", items, rollout_config(
-        prompt_set("rema")
-    )).accuracy  # fmt: skip
+    checkpoint = work / "sft" / f"global_step_{steps}" / "huggingface"
+    after = evaluate_checkpoint(checkpoint, load_items(start.val, 256), rollout_config(prompt_set("rema")))
     before = start.read_report()["accuracy"]
+    assert after.per_form["0"] < 0.15, after.per_form  # SFT keeps the teacher's wrong plan on a+b-c
     validation = {row["step"]: row[VAL_KEY] for row in rl.metrics if VAL_KEY in row}
-    assert after - before < MARGIN / 2, (before, after)
-    assert (validation[STEPS] - validation[0]) - (after - before) > MARGIN, (validation, before, after)
+    assert (validation[STEPS] - validation[0]) - (after.accuracy - before) > MARGIN, (validation, before, after)

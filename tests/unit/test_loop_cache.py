@@ -4,16 +4,26 @@ must return exactly what the uncached calls return (the streams stay token-exact
 from __future__ import annotations
 
 import asyncio
+import random
 
 import pytest
+import torch
 from verl.experimental.agent_loop.agent_loop import AgentLoopBase
 from verl.utils.tokenizer.continuous_token_wiring import create_continuous_token_builder
 
 from tests.unit.rollout_harness import ROW, SAMPLING, TEMPLATES, ScriptedEngine, make_tokenizer
+from verl_rema.losses.turns import count_turns
 from verl_rema.prompts import load_prompt_set
 from verl_rema.rollout.config import ReMARolloutConfig
-from verl_rema.rollout.loop_cache import SCAFFOLD_MESSAGES, BoundedMemo, loop_setup, memoize_scaffold_renders
-from verl_rema.rollout.rema_agent_loop import ReMAAgentLoop
+from verl_rema.rollout.fast_render import template_encoder
+from verl_rema.rollout.loop_cache import (
+    SCAFFOLD_MESSAGES,
+    BoundedMemo,
+    init_agent_loop,
+    loop_setup,
+    memoize_scaffold_renders,
+)
+from verl_rema.rollout.rema_agent_loop import ReMAAgentLoop, count_runs
 from verl_rema.rollout.rows import message_tail
 from verl_rema.rollout.standalone import make_agent_loop, trainer_config
 
@@ -34,7 +44,10 @@ def test_setup_is_derived_once_per_config_and_tokenizer_and_equals_the_uncached_
     assert first.stop_token_ids == sorted({tokenizer.eos_token_id, first.tail[0]})
     other = trainer_config({"max_turns": 2, "max_tokens_per_message": {"meta": 64}})  # equal, another object
     assert loop_setup(other, other.data, tokenizer, {}, ReMAAgentLoop._caps) is not first
-    assert loop_setup(config, config.data, tokenizers["llama3"], {}, ReMAAgentLoop._caps) is not first
+    llama = loop_setup(config, config.data, tokenizers["llama3"], {}, ReMAAgentLoop._caps)
+    assert llama is not first
+    assert first.encoder is not None and first.encoder.tokenizer is tokenizer, "each tokenizer its own encoder"
+    assert llama.encoder is not None and llama.encoder.tokenizer is tokenizers["llama3"]
 
 
 def test_a_bad_config_fails_every_time(tokenizers):
@@ -52,14 +65,19 @@ def test_bounded_memo_evicts_the_least_recently_used():
     assert len(memo) == 2 and memo.get_or_make("b", lambda: 22) == 22  # b was evicted
 
 
+@pytest.mark.parametrize("with_encoder", [False, True], ids=["memo", "memo+encoder"])
 @pytest.mark.parametrize(("template", "model_type"), [("chatml", "qwen2"), ("chatml", None), ("llama3", "llama")])
-def test_scaffold_memo_merges_exactly_as_veRL_does(tokenizers, template, model_type):
+def test_scaffold_memo_merges_exactly_as_veRL_does(tokenizers, template, model_type, with_encoder):
     assert len(SCAFFOLD_MESSAGES) == 2, "veRL's synthetic prefix messages were found"
     tokenizer = tokenizers[template]
     plain = create_continuous_token_builder(tokenizer, hf_model_type=model_type, chat_template_kwargs={})
     cached = create_continuous_token_builder(tokenizer, hf_model_type=model_type, chat_template_kwargs={})
     memo: dict = {}
-    memoize_scaffold_renders(cached, memo)
+    encoder = template_encoder(tokenizer, {}) if with_encoder else None
+    memoize_scaffold_renders(cached, memo, encoder)
+    wrapped = cached._render_tokens
+    memoize_scaffold_renders(cached, memo, encoder)
+    assert cached._render_tokens is wrapped, "a builder is wrapped once (veRL's worker shares it across episodes)"
     chat = [{"role": "system", "content": "Plan."}, {"role": "user", "content": "What is 2+3?"}]
     stream = plain.build_initial_tokens(chat)
     assert cached.build_initial_tokens(chat) == stream, "a render that is not the scaffold still renders"
@@ -101,3 +119,63 @@ def test_episodes_of_one_prompt_render_the_mta_opening_once(tokenizers, monkeypa
     meta_opening_renders = [view for view in calls if view[0]["content"] == prompts.meta.system]
     assert len(meta_opening_renders) == 1
     assert len(calls) == 3, "the RA's openings differ (they hold the MTA's message) and are rendered each time"
+
+
+def test_later_episodes_of_a_worker_copy_the_base_state(tokenizers):
+    """veRL's AgentLoopBase.__init__ runs once per (config, tokenizer, ...): a later loop has the attributes a fresh
+    init gives, its own server client, and shares the (stateless) token builder."""
+    tokenizer = tokenizers["chatml"]
+    config = trainer_config({"max_turns": 1})
+    servers = [object(), object()]
+
+    async def build():
+        return [make_agent_loop(config, server, tokenizer, "qwen2") for server in servers]
+
+    first, second = asyncio.run(build())
+    assert second.server_manager is servers[1] and first.server_manager is servers[0]
+    assert second.continuous_token_builder is first.continuous_token_builder
+    reference = object.__new__(ReMAAgentLoop)  # what veRL's own init sets for the second episode
+    AgentLoopBase.__init__(reference, **_base_kwargs(config, servers[1], tokenizer, "qwen2"))
+    assert set(vars(reference)) <= set(vars(second))
+    for name, value in vars(reference).items():
+        if name not in ("continuous_token_builder", "loop"):
+            assert getattr(second, name) == value, name
+    assert type(second.continuous_token_builder) is type(reference.continuous_token_builder)
+
+    async def other_tokenizer():
+        return make_agent_loop(config, servers[0], tokenizers["llama3"], "llama")
+
+    third = asyncio.run(other_tokenizer())
+    assert third.continuous_token_builder is not first.continuous_token_builder
+    assert third.tokenizer is tokenizers["llama3"]
+
+
+def test_positional_or_unknown_arguments_run_the_base_init():
+    calls = []
+    loop = type("Loop", (), {})()
+    init_agent_loop(loop, lambda *a, **k: calls.append((a, k)), (1,), {"server_manager": 2})
+    init_agent_loop(loop, lambda *a, **k: calls.append((a, k)), (), {"server_manager": 2, "surprise": 3})
+    assert len(calls) == 2
+
+
+def test_count_runs_is_count_turns_of_one_row():
+    rng = random.Random(0)
+    for _ in range(500):
+        mask = [rng.choice([0, 1, 1]) for _ in range(rng.randint(0, 20))]
+        assert count_runs(mask) == (int(count_turns(torch.tensor([mask]))[0]) if mask else 0), mask
+
+
+def _base_kwargs(config, server, tokenizer, model_type):
+    from verl.experimental.agent_loop.agent_loop import DictConfigWrap, ToolListWrap
+    from verl.utils.dataset.rl_dataset import RLHFDataset
+
+    return {
+        "trainer_config": DictConfigWrap(config=config),
+        "server_manager": server,
+        "tokenizer": tokenizer,
+        "processor": None,
+        "hf_model_type": model_type,
+        "dataset_cls": RLHFDataset,
+        "data_config": DictConfigWrap(config.data),
+        "tools": ToolListWrap([]),
+    }

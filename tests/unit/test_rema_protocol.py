@@ -416,6 +416,31 @@ def test_dialogue_state_machine():
         Dialogue(" ", config)
 
 
+def test_cached_openings_equal_fresh_renders():
+    """Dialogue renders each role's opening once (the RA's once more after the MTA's first message): the cached
+    texts must be the prompt set's templates filled as a fresh dialogue fills them, in new dicts every call."""
+    config = ReMARolloutConfig(prompt_set="multiturn", max_turns=3)
+    prompts = config.prompts
+    dialogue = Dialogue("Q?", config)
+    ra_before = dialogue.opening(Role.REASONING)  # a role that never got a turn: empty instruction
+    dialogue.record(Role.META, "plan")
+    ra_after = dialogue.opening(Role.REASONING)
+    assert ra_before[1]["content"] != ra_after[1]["content"] and "plan" in ra_after[1]["content"]
+    dialogue.record(Role.REASONING, "work")
+    dialogue.record(Role.META, "more")
+    fresh = Dialogue("Q?", config)
+    fresh.record(Role.META, "plan")
+    for role in (Role.META, Role.REASONING):
+        assert dialogue.opening(role) == fresh.opening(role)
+        assert dialogue.opening(role) is not dialogue.opening(role)
+        assert dialogue.opening(role)[0] is not dialogue.opening(role)[0], "callers may keep or extend them"
+    assert dialogue.opening(Role.META)[0]["content"] == prompts.meta.system
+    assert dialogue.view(Role.REASONING)[2:] == [
+        {"role": "assistant", "content": "work"},
+        {"role": "user", "content": "more"},
+    ]
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # veRL's v1 post-processing: reward extra_info, reward copy, TransferQueue columns
 # ---------------------------------------------------------------------------------------------------------------

@@ -143,13 +143,16 @@ class Dialogue:
         self.fields = dict(fields or {})  # the prompt set's row_fields, filled from the dataset row
         self.messages: list[Message] = []
         self.finish_reason: FinishReason | None = None
+        # Read every turn, the same all episode: derived once (the config's properties cost µs a call).
+        self._roles = config.roles
+        self._openings: dict[tuple[Role, bool], tuple[str, str]] = {}
 
     # -- reading the state ---------------------------------------------------------------------------------------
 
     @property
     def roles(self) -> tuple[Role, ...]:
         """Speaking order within a round."""
-        return self.config.roles
+        return self._roles
 
     @property
     def done(self) -> bool:
@@ -188,6 +191,13 @@ class Dialogue:
     def opening(self, role: Role) -> list[dict[str, str]]:
         """``role``'s system prompt and first user message. The RA's holds the MTA's first message as instruction
         (empty while the MTA has not spoken: the opening of a role that never got a turn)."""
+        key = (role, bool(self.messages))  # the MTA's first message, once there, never changes
+        if key not in self._openings:
+            self._openings[key] = self._render_opening(role)
+        system, first_user = self._openings[key]
+        return [{"role": "system", "content": system}, {"role": "user", "content": first_user}]
+
+    def _render_opening(self, role: Role) -> tuple[str, str]:
         prompts = self.config.prompts
         if role is Role.META:
             if prompts.meta is None:
@@ -201,7 +211,7 @@ class Dialogue:
             )
         else:
             system, first_user = prompts.reasoning.system, self._render(prompts.reasoning.first_user)
-        return [{"role": "system", "content": system}, {"role": "user", "content": first_user}]
+        return system, first_user
 
     def _render(self, template: str, **values: str) -> str:
         return render(template, self.config.prompts.row_fields, question=self.question, **self.fields, **values)

@@ -136,24 +136,15 @@ def markdown(table: list[dict[str, Any]]) -> str:
 
 
 def plot(curves: dict[str, dict[int, list[tuple[float, float]]]], out: Path) -> Path:
-    import matplotlib
+    from verl_rema.summary import line_chart
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(6.5, 4))
-    for index, (arm, by_seed) in enumerate(curves.items()):
-        for seed, curve in by_seed.items():
-            label = arm if seed == min(by_seed) else None
-            axis.plot([s for s, _ in curve], [a for _, a in curve], "o-", color=f"C{index}", label=label, alpha=0.8)
-    axis.set_xlabel("RL step (the SFT control: the step of as many samples)")
-    axis.set_ylabel("greedy validation accuracy (256 prompts)")
-    axis.grid(alpha=0.3)
-    axis.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(out, dpi=120)
-    plt.close(figure)
-    return out
+    lines = [
+        ([x for x, _ in curve], [a for _, a in curve], "o-", arm if seed == min(by_seed) else None, f"C{index}")
+        for index, (arm, by_seed) in enumerate(curves.items())
+        for seed, curve in by_seed.items()
+    ]
+    xlabel = "RL step (the SFT control: the step of as many samples)"
+    return line_chart(lines, xlabel, "greedy validation accuracy (256 prompts)", out)
 
 
 def main(argv: list[str] | None = None) -> None:
