@@ -158,3 +158,13 @@ def test_math_reward_with_a_judge_prompt_set_is_refused(embedded):
     )
     with pytest.raises(ValueError, match="the math reward with the others"):
         check_config(config)
+
+
+@pytest.mark.parametrize(("recipe", "toy"), [("rema_multiturn", "rema"), ("vrp_grpo", "cot")])
+def test_the_demo_runs_validate_for_an_8_gpu_node(recipe, toy, embedded):
+    """`make demo` (`+toy=`) on a GPU node: the toy sizes (32 prompts x n=8) pass veRL's validation as written."""
+    config = compose_config(
+        [f"+recipe={recipe}", f"+toy={toy}", *GPU_NODE, "trainer.total_training_steps=10"], embedded
+    )
+    validate_like_the_entry_point(config)
+    assert (config.data.train_batch_size, config.actor_rollout_ref.rollout.n) == (32, 8)
