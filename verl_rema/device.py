@@ -30,11 +30,9 @@ def select_device(overrides: list[str], cuda_available: bool | None = None) -> l
     os.environ["VERL_PLATFORM"] = "cpu"
     if any(o.lstrip("+").startswith("preset=") for o in overrides):
         return list(overrides)
-    # After the last override, so the preset is composed after the recipe (and before any
-    # Hydra option such as `--cfg job`, which argparse would not let it follow); but before a
-    # `+toy=` group, whose sizes are the toy experiment's on any device (hydra_configs/toy/).
-    overrides_at = [i for i, o in enumerate(overrides) if "=" in o and not o.startswith("-")]
-    at = overrides_at[-1] + 1 if overrides_at else 0
-    toy_at = [i for i, o in enumerate(overrides) if o.startswith("+toy=")]
-    at = min(at, toy_at[0]) if toy_at else at
+    # Right after the recipe: the preset resizes the recipe for a CPU, and any group named after the recipe
+    # (e.g. `+toy=rema`, hydra_configs/toy/) overlays the preset in turn. Before any Hydra option such as
+    # `--cfg job`, which argparse would not let it follow. Plain key=value overrides win wherever they stand.
+    recipes_at = [i for i, o in enumerate(overrides) if o.lstrip("+").startswith("recipe=")]
+    at = recipes_at[-1] + 1 if recipes_at else 0
     return [*overrides[:at], CPU_PRESET, *overrides[at:]]

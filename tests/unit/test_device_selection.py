@@ -26,8 +26,8 @@ def test_no_cuda_selects_cpu_and_adds_preset_after_the_recipe():
     os.environ.pop("VERL_PLATFORM", None)
     assert select_device(["+recipe=vrp_grpo", "a.b=1"], cuda_available=False) == [
         "+recipe=vrp_grpo",
-        "a.b=1",
         CPU_PRESET,
+        "a.b=1",
     ]
     assert os.environ["VERL_PLATFORM"] == "cpu"
 
@@ -52,7 +52,7 @@ def test_named_preset_is_not_doubled():
     assert select_device(["+recipe=x", "+preset=cpu"], cuda_available=False) == ["+recipe=x", "+preset=cpu"]
 
 
-def test_the_toy_group_is_composed_after_the_cpu_preset():
+def test_a_group_named_after_the_recipe_is_composed_after_the_cpu_preset():
     """``+toy=`` sets the toy experiment's sizes on any device: the preset must not override them."""
     overrides = ["+recipe=rema_multiturn", "+toy=rema", "trainer.total_training_steps=3"]
     assert select_device(overrides, cuda_available=False) == [
