@@ -168,3 +168,17 @@ def test_the_demo_runs_validate_for_an_8_gpu_node(recipe, toy, embedded):
     )
     validate_like_the_entry_point(config)
     assert (config.data.train_batch_size, config.actor_rollout_ref.rollout.n) == (32, 8)
+
+
+@pytest.mark.parametrize(("recipe", "toy"), [("rema_multiturn", "rema"), ("vrp_grpo", "cot")])
+def test_the_demo_runs_take_another_batch_and_n_on_a_gpu_node(recipe, toy, embedded):
+    overrides = [
+        f"+recipe={recipe}",
+        f"+toy={toy}",
+        *GPU_NODE,
+        "actor_rollout_ref.rollout.n=6",
+        "data.train_batch_size=24",
+    ]
+    config = compose_config(overrides, embedded)
+    validate_like_the_entry_point(config)
+    assert config.actor_rollout_ref.actor.ppo_mini_batch_size == 24  # one optimiser step per step
