@@ -83,7 +83,7 @@ def test_the_sft_entry_names_the_last_step_as_its_checkpoint(tmp_path, embedded)
     assert [f.parent.name for f in register_in_checkpoints(tmp_path)] == ["global_step_8", "global_step_12"]
 
 
-@pytest.mark.parametrize("kind", ["rema"])
+@pytest.mark.parametrize("kind", ["rema", "cot"])
 def test_the_package_ships_this_very_build_and_a_first_use_copies_it(kind, tmp_path):
     """The shipped warm start carries the key of today's embedded model, recipe text and (no) overrides: editing the
     recipe without rebuilding the asset fails here, not silently in a demo that would then build for 25 minutes."""

@@ -150,9 +150,9 @@ def plot(curves: dict[str, dict[int, list[tuple[float, float]]]], out: Path) -> 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--arms", nargs="+", default=[*ARMS, CONTROL], choices=[*ARMS, CONTROL])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
-    parser.add_argument("--steps", type=int, default=15)
-    parser.add_argument("--test-freq", type=int, default=5)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--test-freq", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("toy_experiment"))
     args = parser.parse_args(argv)
     results = args.out / "curves.json"

@@ -222,7 +222,7 @@ def warm_start_paths(
     rebuild: bool = False,
 ) -> WarmStartPaths:
     """The toy warm start of ``kind`` (``rema``: two-role dialogues; ``cot``: single-message CoT, same teacher),
-    building it on first use (~15-20 min on 2 CPU cores) unless the package ships this very build (same key: same
+    building it on first use (10-22 min on 2 CPU cores) unless the package ships this very build (same key: same
     embedded model, recipe text and overrides; ``SHIPPED``), which is then copied. ``rebuild``: run the SFT even so
     (what reproduces a shipped build). ``overrides``: extra SFT config overrides, part of the key."""
     embedded = embedded_paths(seed=seed, root=root, task=TASK)
