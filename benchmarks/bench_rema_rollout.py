@@ -466,6 +466,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--bare-replay", action="store_true", help="replay without ReMA's stop conditions (this benchmark's v1)"
     )
+    parser.add_argument(
+        "--gc-freeze", action="store_true", help="freeze the start-up heap out of the collector (as vLLM's API server)"
+    )
     parser.add_argument("--quick", action="store_true", help="8 prompts x 2 episodes, 2 turns, 16 tokens, 3 rounds")
     args = parser.parse_args(argv)
     if args.quick:
@@ -524,7 +527,7 @@ def report(results: list[dict[str, PhaseResult]], args: argparse.Namespace, mode
     ratios = [r["rema"].tokens_per_s / r["replay"].tokens_per_s for r in measured]
     print(
         f"throughput ratio ReMA / raw engine (B): median {statistics.median(ratios):.3f} "
-        f"(rounds: {', '.join(f'{x:.2f}' for x in ratios)}); target >= 0.9"
+        f"(rounds: {', '.join(f'{x:.2f}' for x in ratios)}); target >= 0.95"
     )
 
     print(f"\nprefill per turn, last round (prefix caching on, KV block {args.block_size} tokens; means per request):")
@@ -548,6 +551,13 @@ async def bench(args: argparse.Namespace) -> None:
     rows = load_rows(args.data or paths.train, args.prompts, args.episodes)
 
     engine = start_engine(model, args)
+    if args.gc_freeze:
+        # As vLLM's API server does once started (vllm/entrypoints/launchers/utils/server_utils.py; veRL's server,
+        # which this benchmark mirrors by default, does not): the start-up heap leaves the collector's scans. Measured
+        # on an idle 2-core box it did not move the ReMA / replay ratio beyond the round-to-round spread.
+        from vllm.utils.gc_utils import freeze_gc_heap
+
+        freeze_gc_heap()
     client = EngineClient(engine, args.max_model_len)
     results: list[dict[str, PhaseResult]] = []
     try:
