@@ -106,3 +106,17 @@ def test_plan_probabilities_are_probabilities_of_the_teachers_two_second_message
     chat = [{"role": "user", "content": PROBLEMS[0].question}]
     whole = evaluate.message_logprob(model, tokenizer, chat, "First compute 1+2.")
     assert whole < evaluate.message_logprob(model, tokenizer, chat, "First") <= 0  # a longer text is less likely
+
+
+def test_the_cli_scores_a_toy_checkpoint_on_the_toy_task_with_its_prompts(tmp_path, capsys):
+    """`--toy rema`: the toy validation set and the prompts the warm start was taught (0.66 on all 256). Without the
+    flag's effect (the default task's two-digit problems, the paper's prompts) this model would score near 0."""
+    import json
+
+    from verl_rema.experiments.toy.warm_start import warm_start_paths
+
+    model = warm_start_paths("rema", root=tmp_path).model  # a copy of the shipped build
+    evaluate.main([str(model), "--toy", "rema", "--n", "24"])
+    toy = json.loads(capsys.readouterr().out)
+    assert toy["n"] == 24 and toy["finish"] == {"normal": 24} and toy["accuracy"] >= 0.4, toy
+    assert set(toy["per_form"]) == {"0", "1", "2"} and toy["per_form"]["1"] > 0.5

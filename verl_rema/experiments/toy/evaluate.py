@@ -211,7 +211,9 @@ __all__ = [
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m verl_rema.experiments.toy.evaluate CHECKPOINT [--prompt-set cot] [--n 256]``: print the JSON."""
+    """``python -m verl_rema.experiments.toy.evaluate CHECKPOINT [--toy rema|cot] [--n 256]``: print the JSON.
+    ``--toy``: a checkpoint of a ``+toy=`` run (the toy validation set and the prompts that warm start was taught);
+    otherwise ``--prompt-set`` / ``--val`` (default: the embedded default's)."""
     import argparse
     import json
 
@@ -219,13 +221,19 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("--toy", choices=["rema", "cot"], help="the toy task's validation set and prompts")
     parser.add_argument("--prompt-set", default="multiturn")
     parser.add_argument("--n", type=int, default=256, help="validation prompts (the embedded set has 256)")
     parser.add_argument("--max-turns", type=int, default=2)
     parser.add_argument("--val", type=Path, default=None, help="default: the embedded validation set")
     args = parser.parse_args(argv)
-    items = load_items(args.val or embedded_paths().val, args.n)
-    result = evaluate_checkpoint(args.checkpoint, items, rollout_config(args.prompt_set, args.max_turns))
+    prompts, val = args.prompt_set, args.val or embedded_paths().val
+    if args.toy:
+        from verl_rema.experiments.toy.warm_start import prompt_set, warm_start_paths
+
+        prompts, val = prompt_set(args.toy), args.val or warm_start_paths(args.toy).val
+    items = load_items(val, args.n)
+    result = evaluate_checkpoint(args.checkpoint, items, rollout_config(prompts, args.max_turns))
     print(json.dumps({**result.as_dict(), "sample": result.samples[:1]}, indent=1))
 
 
