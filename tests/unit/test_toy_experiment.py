@@ -17,6 +17,22 @@ def test_each_arm_is_a_recipe_with_the_toy_start_and_the_seed():
     )
     assert {"data.seed=1", "actor_rollout_ref.rollout.seed=43", "trainer.total_training_steps=15"} <= set(command)
     assert "+toy=cot" in ARMS["cot_grpo"].overrides and "+recipe=vrp_grpo" in ARMS["cot_grpo"].overrides
+    assert "trainer.save_freq=-1" in command and not any("save_contents" in c for c in command)
+
+
+def test_save_keeps_the_final_step_with_hf_weights():
+    """What `--save` asks of veRL: a checkpoint at the last step only, with the HF weights the evaluator loads; the
+    keys must exist in veRL's composed config (a typo would be refused at start-up, after minutes)."""
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    command = rl_command(ARMS["rema_turn"], seed=0, steps=10, test_freq=2, out=Path("/tmp/x"), save=True)
+    overrides = command[3:]
+    assert "trainer.save_freq=10" in overrides and "trainer.save_freq=-1" not in overrides
+    with initialize_config_module(config_module="verl_rema_configs", version_base=None):
+        config = OmegaConf.to_container(compose(config_name="verl_rema", overrides=overrides), resolve=False)
+    assert config["trainer"]["save_freq"] == 10
+    assert "hf_model" in config["actor_rollout_ref"]["actor"]["checkpoint"]["save_contents"]
 
 
 def test_summary_pools_seeds_and_reports_the_change(tmp_path):

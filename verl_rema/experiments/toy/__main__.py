@@ -53,16 +53,26 @@ ARMS = {
 CONTROL = "sft_more"
 
 
-def rl_command(arm: Arm, seed: int, steps: int, test_freq: int, out: Path) -> list[str]:
+def rl_command(arm: Arm, seed: int, steps: int, test_freq: int, out: Path, save: bool = False) -> list[str]:
+    """``save``: keep the final step's checkpoint with its HF weights (``global_step_<steps>/actor/huggingface``,
+    for ``python -m verl_rema.experiments.toy.evaluate CHECKPOINT --toy rema|cot``, per form)."""
+    saving = (
+        [
+            f"trainer.save_freq={steps}",
+            "actor_rollout_ref.actor.checkpoint.save_contents=[model,optimizer,extra,hf_model]",
+        ]
+        if save
+        else ["trainer.save_freq=-1"]
+    )
     return [
         sys.executable, "-m", "verl_rema.main_ppo", *arm.overrides,
-        f"trainer.total_training_steps={steps}", f"trainer.test_freq={test_freq}", "trainer.save_freq=-1",
+        f"trainer.total_training_steps={steps}", f"trainer.test_freq={test_freq}", *saving,
         f"data.seed={seed}", f"actor_rollout_ref.rollout.seed={42 + seed}", f"trainer.default_local_dir={out}",
         f"trainer.experiment_name=toy_{arm.name}_seed{seed}", "trainer.logger=[console,file]",
     ]  # fmt: skip
 
 
-def run_rl(arm: Arm, seed: int, steps: int, test_freq: int, out: Path) -> list[tuple[float, float]]:
+def run_rl(arm: Arm, seed: int, steps: int, test_freq: int, out: Path, save: bool = False) -> list[tuple[float, float]]:
     """One RL run; its greedy validation curve ``[(step, accuracy)]`` (step 0: the warm start)."""
     from verl_rema.summary import read_metrics
 
@@ -70,7 +80,9 @@ def run_rl(arm: Arm, seed: int, steps: int, test_freq: int, out: Path) -> list[t
     metrics = out / "metrics.jsonl"
     env = {**os.environ, "VERL_FILE_LOGGER_PATH": str(metrics), "HYDRA_FULL_ERROR": "1"}
     with open(out / "log.txt", "w") as log:
-        code = subprocess.call(rl_command(arm, seed, steps, test_freq, out), cwd=out, env=env, stdout=log, stderr=log)
+        code = subprocess.call(
+            rl_command(arm, seed, steps, test_freq, out, save), cwd=out, env=env, stdout=log, stderr=log
+        )
     if code != 0:
         raise RuntimeError(f"toy experiment: {arm.name} seed {seed} failed (exit {code}); log: {out / 'log.txt'}")
     return [(float(row["step"]), float(row[VAL_KEY])) for row in read_metrics(metrics) if VAL_KEY in row]
@@ -154,6 +166,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--test-freq", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("toy_experiment"))
+    parser.add_argument(
+        "--save", action="store_true", help="keep each RL run's final HF checkpoint (OUT/ARM/seedN/global_step_S/actor)"
+    )
     args = parser.parse_args(argv)
     results = args.out / "curves.json"
     curves: dict[str, dict[int, list[tuple[float, float]]]] = {}
@@ -170,7 +185,7 @@ def main(argv: list[str] | None = None) -> None:
             if arm == CONTROL:
                 curve = run_sft_control(seed, args.steps, args.test_freq, out)
             else:
-                curve = run_rl(ARMS[arm], seed, args.steps, args.test_freq, out)
+                curve = run_rl(ARMS[arm], seed, args.steps, args.test_freq, out, args.save)
             curves.setdefault(arm, {})[seed] = curve
             args.out.mkdir(parents=True, exist_ok=True)
             results.write_text(json.dumps(curves, indent=1))
