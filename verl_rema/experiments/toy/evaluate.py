@@ -218,20 +218,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     import json
 
     from verl_rema.embedded import embedded_paths
+    from verl_rema.experiments.toy.warm_start import RECIPES, prompt_set, warm_start_paths
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", type=Path)
-    parser.add_argument("--toy", choices=["rema", "cot"], help="the toy task's validation set and prompts")
+    parser.add_argument("--toy", choices=sorted(RECIPES), help="the toy task's validation set and prompts")
     parser.add_argument("--prompt-set", default="multiturn")
     parser.add_argument("--n", type=int, default=256, help="validation prompts (the embedded set has 256)")
     parser.add_argument("--max-turns", type=int, default=2)
     parser.add_argument("--val", type=Path, default=None, help="default: the embedded validation set")
     args = parser.parse_args(argv)
-    prompts, val = args.prompt_set, args.val or embedded_paths().val
-    if args.toy:
-        from verl_rema.experiments.toy.warm_start import prompt_set, warm_start_paths
-
+    if args.toy:  # only the data the checkpoint needs is looked up (or built, on an empty cache)
         prompts, val = prompt_set(args.toy), args.val or warm_start_paths(args.toy).val
+    else:
+        prompts, val = args.prompt_set, args.val or embedded_paths().val
     items = load_items(val, args.n)
     result = evaluate_checkpoint(args.checkpoint, items, rollout_config(prompts, args.max_turns))
     print(json.dumps({**result.as_dict(), "sample": result.samples[:1]}, indent=1))
