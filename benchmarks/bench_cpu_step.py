@@ -3,6 +3,8 @@
     python benchmarks/bench_cpu_step.py [--steps 5] [--recipe rema_multiturn] [overrides...]
     python benchmarks/bench_cpu_step.py --recipe rema_multiturn \\
         --baseline 'trainer.v1.sampler.sampler_kwargs.poll_interval=2.0'      # veRL's poll interval, same run
+    python benchmarks/bench_cpu_step.py --recipe rema_multiturn --baseline '' \
+        --baseline-env VERL_REMA_GC_FREEZE=0                                 # a patch switched off by its variable
 
 Runs ``python -m verl_rema.main_ppo`` on the embedded default with the cpu preset (``overrides`` apply to every
 run), then prints, over the steps after the first (warm-up), each phase's median seconds, its spread (min-max) and
@@ -90,10 +92,10 @@ def format_summary(label: str, run: RunSummary, baseline: RunSummary | None = No
     return "\n".join(lines)
 
 
-def run_once(recipe: str, steps: int, overrides: Sequence[str]) -> RunSummary:
+def run_once(recipe: str, steps: int, overrides: Sequence[str], env: dict[str, str] | None = None) -> RunSummary:
     work = Path(tempfile.mkdtemp(prefix="bench_cpu_step_"))
     metrics_path = work / "metrics.jsonl"
-    env = {**os.environ, "VERL_FILE_LOGGER_PATH": str(metrics_path)}
+    env = {**os.environ, **(env or {}), "VERL_FILE_LOGGER_PATH": str(metrics_path)}
     command = [
         sys.executable, "-m", "verl_rema.main_ppo", f"+recipe={recipe}",
         f"trainer.total_training_steps={steps}", "trainer.val_before_train=False", "trainer.test_freq=-1",
@@ -113,11 +115,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--recipe", default="vrp_grpo")
     parser.add_argument("--baseline", help="overrides of a baseline run (one quoted string), measured first")
+    parser.add_argument(
+        "--baseline-env", nargs="*", default=[], metavar="VAR=VALUE", help="environment of the baseline run only"
+    )
     args, overrides = parser.parse_known_args(argv)
     baseline = None
-    if args.baseline:
-        baseline = run_once(args.recipe, args.steps, [*overrides, *shlex.split(args.baseline)])
-        print(format_summary(f"baseline ({args.baseline})", baseline), flush=True)
+    if args.baseline is not None or args.baseline_env:
+        env = dict(item.split("=", 1) for item in args.baseline_env)
+        baseline = run_once(args.recipe, args.steps, [*overrides, *shlex.split(args.baseline or "")], env)
+        label = " ".join([*args.baseline_env, args.baseline or ""]).strip()
+        print(format_summary(f"baseline ({label})", baseline), flush=True)
     run = run_once(args.recipe, args.steps, overrides)
     print(format_summary(f"recipe {args.recipe} {' '.join(overrides)}".rstrip(), run, baseline), flush=True)
 

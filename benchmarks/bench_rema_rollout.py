@@ -24,8 +24,9 @@ C. raw flat (for reference): the same requests all at once, ignoring the turn or
    (fewer sequences decode together, later turns wait for earlier ones), which no loop can remove.
 
 Round 1 is a warm-up; reported numbers are medians over the later rounds (``--rounds``, default 5), and the
-ratio is the median of the per-round ratios: on a small shared CPU one phase lasts seconds and timings vary
-between rounds by tens of percent. The front-end CPU seconds (this process: the agent loop, vLLM's
+ratio is the median of the per-round ratios, with a bootstrap 95% interval: on a small CPU one phase lasts seconds
+and timings vary between rounds by tens of percent (the flat phase, the same work every round, too), so a target
+is read off the interval of many rounds (``--rounds 41 --no-flat``), not one run's median. The front-end CPU seconds (this process: the agent loop, vLLM's
 detokenizer and output handling) are the steadier sign of what the loop adds. The dialogue uses the
 ``multiturn`` prompt set with ``stop_when_truncated=false``: the random-weight embedded model rarely writes the
 finish token or stops on its own, so with truncation ending the episode there would be no second turn.
@@ -46,153 +47,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmark modules
+
+from rollout_records import (  # noqa: E402
+    EpisodeLog,
+    GcMeter,
+    RequestRecord,
+    format_prefill_table,
+    prefill_table,
+    ratio_summary,
+    token_output_fields,
+    vllm_request_kwargs,
+)
+
 if TYPE_CHECKING:
     from verl.workers.rollout.replica import TokenOutput
     from vllm.outputs import RequestOutput
-
-# ---------------------------------------------------------------------------------------------------------------
-# Pure logic (importable without starting vLLM; see tests/unit/test_bench_rema_rollout.py)
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def vllm_request_kwargs(sampling_params: dict[str, Any], prompt_len: int, max_model_len: int) -> dict[str, Any]:
-    """veRL's vLLM server's translation of a ``generate`` sampling dict into ``vllm.SamplingParams`` kwargs.
-
-    As ``vLLMHttpServer.generate``: ``max_tokens`` clamped to ``[1, max_model_len - prompt_len]`` (when absent: the
-    room left; veRL's server also caps that at ``rollout.response_length``, which the agent loop never relies on),
-    ``logprobs`` True -> 0 (the sampled token's log-prob only) / False -> None, ``repetition_penalty`` and
-    ``ignore_eos`` defaulted. The caller's dict is not modified.
-    """
-    params = dict(sampling_params)
-    room = max_model_len - prompt_len
-    if room < 1:
-        raise ValueError(f"prompt of {prompt_len} tokens leaves no room within max_model_len={max_model_len}")
-    max_tokens = params.pop("max_tokens", params.pop("max_new_tokens", room))
-    params["logprobs"] = 0 if params.pop("logprobs", False) else None
-    params.setdefault("repetition_penalty", 1.0)
-    params.setdefault("ignore_eos", False)
-    return {**params, "max_tokens": max(1, min(int(max_tokens), room))}
-
-
-def token_output_fields(final_res: Any, logprobs_requested: bool, global_steps: int | None = None) -> dict[str, Any]:
-    """The ``TokenOutput`` fields veRL's vLLM server builds from a final vLLM ``RequestOutput``.
-
-    token ids of the first completion; the log-prob of each sampled token; ``stop_reason`` "aborted" for
-    vLLM's "abort", "completed" for "stop" (eos or stop string) and "length", else vLLM's reason verbatim;
-    ``num_preempted`` when vLLM reports it; ``extra_fields`` with ``global_steps`` and ``num_cached_tokens``.
-    """
-    extra_fields: dict[str, Any] = {"global_steps": global_steps}
-    if not final_res.outputs:
-        return {"token_ids": [], "log_probs": None, "stop_reason": "aborted", "extra_fields": extra_fields}
-    extra_fields["num_cached_tokens"] = getattr(final_res, "num_cached_tokens", None)
-    completion = final_res.outputs[0]
-    token_ids = list(completion.token_ids)
-    log_probs = None
-    if logprobs_requested:
-        log_probs = [step[token_ids[i]].logprob for i, step in enumerate(completion.logprobs)]
-    finish = completion.finish_reason
-    stop_reason = "aborted" if finish == "abort" else "completed" if finish in ("stop", "length") else finish
-    return {
-        "token_ids": token_ids,
-        "log_probs": log_probs,
-        "stop_reason": stop_reason,
-        "num_preempted": getattr(completion, "num_preempted", None),
-        "extra_fields": extra_fields,
-    }
-
-
-@dataclass
-class RequestRecord:
-    """One generate call of an episode, as the engine saw it."""
-
-    episode: int
-    role: str
-    turn: int  # 1 for the role's first message, 2 for its second, ...
-    prompt_ids: list[int]
-    output_ids: list[int]
-    cached: int  # prompt tokens served from the prefix cache
-    seed: int
-    params: dict[str, Any] | None = None  # the vLLM sampling kwargs the request was sent with
-
-    @property
-    def prefilled(self) -> int:
-        return len(self.prompt_ids) - self.cached
-
-
-@dataclass
-class EpisodeLog:
-    """Names the calls of one episode: the k-th call with a request id is that role's turn k.
-
-    The loop keeps one request id per role for the whole episode and the first speaker is ``roles[0]``, so the
-    order in which request ids first appear gives the role without looking inside the prompt.
-    """
-
-    episode: int
-    roles: Sequence[str]
-    records: list[RequestRecord] = field(default_factory=list)
-    _role_of: dict[str, str] = field(default_factory=dict)
-    _turns: dict[str, int] = field(default_factory=dict)
-
-    def label(self, request_id: str) -> tuple[str, int]:
-        if request_id not in self._role_of:
-            if len(self._role_of) >= len(self.roles):
-                raise RuntimeError(f"episode {self.episode}: more request ids than roles {list(self.roles)}")
-            self._role_of[request_id] = self.roles[len(self._role_of)]
-        self._turns[request_id] = self._turns.get(request_id, 0) + 1
-        return self._role_of[request_id], self._turns[request_id]
-
-
-@dataclass(frozen=True)
-class TurnRow:
-    """Means over the requests of one (turn, role)."""
-
-    turn: int
-    role: str
-    requests: int
-    prompt: float
-    cached: float
-    prefilled: float
-    new: float | None  # prompt tokens the role's stream had not held before: prompt - (previous prompt + reply)
-
-
-def prefill_table(records: Sequence[RequestRecord]) -> list[TurnRow]:
-    """Mean prompt, cached, prefilled and new tokens per (turn, role); turn-major, roles in order of first record."""
-    previous: dict[tuple[int, str], RequestRecord] = {}
-    groups: dict[tuple[int, str], list[tuple[RequestRecord, int | None]]] = defaultdict(list)
-    role_order = {role: i for i, role in enumerate(dict.fromkeys(record.role for record in records))}
-    for record in sorted(records, key=lambda r: (r.episode, r.turn)):
-        before = previous.get((record.episode, record.role))
-        new = None if before is None else len(record.prompt_ids) - len(before.prompt_ids) - len(before.output_ids)
-        groups[(record.turn, record.role)].append((record, new))
-        previous[(record.episode, record.role)] = record
-    rows = []
-    for turn, role in sorted(groups, key=lambda key: (key[0], role_order[key[1]])):
-        items = groups[(turn, role)]
-        news = [new for _, new in items if new is not None]
-        rows.append(
-            TurnRow(
-                turn=turn,
-                role=role,
-                requests=len(items),
-                prompt=statistics.mean(len(r.prompt_ids) for r, _ in items),
-                cached=statistics.mean(r.cached for r, _ in items),
-                prefilled=statistics.mean(r.prefilled for r, _ in items),
-                new=statistics.mean(news) if news else None,
-            )
-        )
-    return rows
-
-
-def format_prefill_table(rows: Sequence[TurnRow]) -> str:
-    lines = [f"{'turn':>4} {'role':<10}{'requests':>9}{'prompt':>9}{'cached':>9}{'prefilled':>10}{'new text':>10}"]
-    for row in rows:
-        new = "-" if row.new is None else f"{row.new:.1f}"
-        lines.append(
-            f"{row.turn:>4} {row.role:<10}{row.requests:>9}{row.prompt:>9.1f}{row.cached:>9.1f}"
-            f"{row.prefilled:>10.1f}{new:>10}"
-        )
-    return "\n".join(lines)
-
 
 # ---------------------------------------------------------------------------------------------------------------
 # The engine and veRL's generate() over it
@@ -237,30 +107,46 @@ class EngineClient:
         priority: int = 0,
         **_: Any,  # image/video/audio data: text-only benchmark
     ) -> TokenOutput:
-        from verl.workers.rollout.replica import TokenOutput
 
         params = vllm_request_kwargs(sampling_params, len(prompt_ids), self.max_model_len)
-        final = await self.generate_raw(request_id, list(prompt_ids), params, priority)
+        return await self.serve(request_id, list(prompt_ids), params, priority)
+
+    async def serve(self, request_id: str, prompt_ids: list[int], params: dict[str, Any], priority: int) -> TokenOutput:
+        """The server's side of ``generate``: the engine call and veRL's mapping of its final output."""
+        from verl.workers.rollout.replica import TokenOutput
+
+        final = await self.generate_raw(request_id, prompt_ids, params, priority)
         return TokenOutput(**token_output_fields(final, params["logprobs"] is not None))
 
 
 class EpisodeClient:
-    """The ``server_manager`` of one ReMA episode: :class:`EngineClient` plus a per-request seed and a record."""
+    """The ``server_manager`` of one ReMA episode: :class:`EngineClient`'s mapping plus a per-request seed and a
+    record. The bookkeeping is kept to what the replay needs (no copies, the vLLM kwargs built once): whatever it
+    costs is charged to the ReMA phase, not to the loop's rival."""
 
     def __init__(self, client: EngineClient, log: EpisodeLog, seeds: itertools.count):
         self.client, self.log, self.seeds = client, log, seeds
 
     async def generate(
-        self, request_id: str, *, prompt_ids: list[int], sampling_params: dict[str, Any], **kwargs: Any
+        self,
+        request_id: str,
+        *,
+        prompt_ids: list[int],
+        sampling_params: dict[str, Any],
+        priority: int = 0,
+        **_: Any,  # image/video/audio data: text-only benchmark
     ) -> TokenOutput:
         seed = next(self.seeds)
-        params = {**sampling_params, "seed": seed}
-        output = await self.client.generate(request_id, prompt_ids=prompt_ids, sampling_params=params, **kwargs)
+        sent = vllm_request_kwargs({**sampling_params, "seed": seed}, len(prompt_ids), self.client.max_model_len)
+        # The server's side runs as its own task, as in veRL's server actor: vLLM streams an output per token, which
+        # wakes that task; awaited directly, each would also resume the loop's whole await chain (episode, turn,
+        # client), a cost veRL's loop never pays (it awaits one Ray reply per request).
+        # The loop hands a fresh list each call (and never touches it again): recorded as is.
+        output = await asyncio.ensure_future(self.client.serve(request_id, prompt_ids, sent, priority))
         role, turn = self.log.label(request_id)
         cached = output.extra_fields.get("num_cached_tokens") or 0
-        sent = vllm_request_kwargs(params, len(prompt_ids), self.client.max_model_len)
         self.log.records.append(
-            RequestRecord(self.log.episode, role, turn, list(prompt_ids), list(output.token_ids), cached, seed, sent)
+            RequestRecord(self.log.episode, role, turn, prompt_ids, output.token_ids, cached, seed, sent)
         )
         return output
 
@@ -305,6 +191,8 @@ class PhaseResult:
     records: list[RequestRecord] = field(default_factory=list)
     same_tokens: float | None = None  # replay: share of requests that sampled exactly ReMA's tokens
     construct_seconds: float = 0.0  # ReMA: building the loops (hydra.utils.instantiate), inside ``seconds``
+    gc_counts: list[int] = field(default_factory=lambda: [0, 0, 0])  # collections per generation, this process
+    gc_seconds: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
 
     @property
     def tokens_per_s(self) -> float:
@@ -312,15 +200,22 @@ class PhaseResult:
 
 
 class Stopwatch:
-    """Wall and process CPU seconds of a ``with`` block."""
+    """Wall and process CPU seconds of a ``with`` block, and its garbage collections (:class:`GcMeter`)."""
 
     def __enter__(self) -> Stopwatch:
+        self.gc = GcMeter().__enter__()
         self._wall, self._cpu = time.perf_counter(), time.process_time()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self._wall
         self.cpu_seconds = time.process_time() - self._cpu
+        self.gc.__exit__()
+
+    def result(self, tokens: int, **fields: Any) -> PhaseResult:
+        return PhaseResult(
+            tokens, self.seconds, self.cpu_seconds, gc_counts=self.gc.counts, gc_seconds=self.gc.seconds, **fields
+        )
 
 
 def rollout_block(args: argparse.Namespace) -> dict[str, Any]:
@@ -373,7 +268,7 @@ async def run_rema(
         await asyncio.gather(*(episode(log, row) for log, row in zip(logs, rows, strict=True)))
     records = [record for log in logs for record in log.records]
     tokens = sum(len(r.output_ids) for r in records)
-    return PhaseResult(tokens, watch.seconds, watch.cpu_seconds, records, construct_seconds=construct)
+    return watch.result(tokens, records=records, construct_seconds=construct)
 
 
 def raw_params(record: RequestRecord, same: bool = True) -> dict[str, Any]:
@@ -419,7 +314,7 @@ async def run_replay(
             counts = await asyncio.gather(*(chain(items) for items in chains.values()))
         else:
             counts = await asyncio.gather(*(one(record) for record in records))
-    return PhaseResult(sum(counts), watch.seconds, watch.cpu_seconds, same_tokens=sum(same) / len(same))
+    return watch.result(sum(counts), same_tokens=sum(same) / len(same))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -467,7 +362,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--bare-replay", action="store_true", help="replay without ReMA's stop conditions (this benchmark's v1)"
     )
     parser.add_argument(
-        "--gc-freeze", action="store_true", help="freeze the start-up heap out of the collector (as vLLM's API server)"
+        "--no-gc-freeze",
+        action="store_true",
+        help="leave the start-up heap in the collector's scans, as veRL's server without patches/gc_freeze.py",
+    )
+    parser.add_argument(
+        "--no-flat", action="store_true", help="skip phase C: more rounds of the headline ratio in the same time"
     )
     parser.add_argument("--quick", action="store_true", help="8 prompts x 2 episodes, 2 turns, 16 tokens, 3 rounds")
     args = parser.parse_args(argv)
@@ -492,14 +392,17 @@ async def run_round(
     args: argparse.Namespace,
     seed_base: int,
 ) -> dict[str, PhaseResult]:
-    """ReMA, then its requests replayed in chains, then all at once; the prefix cache is emptied before each."""
+    """ReMA, then its requests replayed in chains, then (unless ``--no-flat``) all at once; the prefix cache is
+    emptied before each."""
     await engine.reset_prefix_cache()
     rema = await run_rema(client, tokenizer, hf_model_type, rows, args, seed_base)
     await engine.reset_prefix_cache()
     replay = await run_replay(client, rema.records, sequential=True, same_params=not args.bare_replay)
-    await engine.reset_prefix_cache()
-    flat = await run_replay(client, rema.records, sequential=False, same_params=not args.bare_replay)
-    return {"rema": rema, "replay": replay, "flat": flat}
+    phases = {"rema": rema, "replay": replay}
+    if not args.no_flat:
+        await engine.reset_prefix_cache()
+        phases["flat"] = await run_replay(client, rema.records, sequential=False, same_params=not args.bare_replay)
+    return phases
 
 
 def report(results: list[dict[str, PhaseResult]], args: argparse.Namespace, model: Path) -> None:
@@ -510,15 +413,26 @@ def report(results: list[dict[str, PhaseResult]], args: argparse.Namespace, mode
         f"\nmodel {model} ({args.dtype}, KV block {args.block_size}); {args.prompts} prompts x {args.episodes} "
         f"episodes, max_turns {args.max_turns}, {args.tokens} tokens/message: {len(records)} requests, "
         f"{measured[-1]['rema'].tokens} tokens a phase; medians of {len(measured)} rounds after 1 warm-up; "
-        f"replay: {'bare (no stop conditions)' if args.bare_replay else 'the very requests ReMA sent'}"
+        f"replay: {'bare (no stop conditions)' if args.bare_replay else 'the very requests ReMA sent'}; start-up "
+        f"heap {'in the collector (--no-gc-freeze)' if args.no_gc_freeze else 'frozen (patches/gc_freeze.py)'}"
     )
     print(f"{'phase':<38}{'tokens/s':>10}{'wall s':>8}{'front-end CPU s':>17}{'ReMA / this':>13}")
     for name, label in PHASES.items():
+        if name not in measured[0]:
+            continue
         ratio = statistics.median(r["rema"].tokens_per_s / r[name].tokens_per_s for r in measured)
         print(
             f"{label:<38}{statistics.median(r[name].tokens_per_s for r in measured):>10.0f}"
             f"{statistics.median(r[name].seconds for r in measured):>8.2f}"
             f"{statistics.median(r[name].cpu_seconds for r in measured):>17.2f}{ratio:>13.3f}"
+        )
+    for name in measured[0]:
+        counts = [sum(r[name].gc_counts[g] for r in measured) / len(measured) for g in range(3)]
+        seconds = [statistics.median(r[name].gc_seconds[g] for r in measured) for g in range(3)]
+        print(
+            f"   garbage collection in {name}: collections a phase (mean) gen0/1/2 "
+            f"{counts[0]:.0f}/{counts[1]:.1f}/{counts[2]:.2f}, seconds a phase (median) "
+            f"{seconds[0]:.3f}/{seconds[1]:.3f}/{seconds[2]:.3f}"
         )
     construct = statistics.median(r["rema"].construct_seconds for r in measured)
     print(f"   of A's wall time: building the loops (veRL's instantiate, once per episode) {construct:.2f} s")
@@ -526,8 +440,8 @@ def report(results: list[dict[str, PhaseResult]], args: argparse.Namespace, mode
     print(f"B and C sampled exactly ReMA's tokens in {same:.1%} of requests (same prompt ids, same seed)")
     ratios = [r["rema"].tokens_per_s / r["replay"].tokens_per_s for r in measured]
     print(
-        f"throughput ratio ReMA / raw engine (B): median {statistics.median(ratios):.3f} "
-        f"(rounds: {', '.join(f'{x:.2f}' for x in ratios)}); target >= 0.95"
+        f"throughput ratio ReMA / raw engine (B): {ratio_summary(ratios)}; target >= 0.95\n"
+        f"   rounds: {', '.join(f'{x:.2f}' for x in ratios)}"
     )
 
     print(f"\nprefill per turn, last round (prefix caching on, KV block {args.block_size} tokens; means per request):")
@@ -551,10 +465,9 @@ async def bench(args: argparse.Namespace) -> None:
     rows = load_rows(args.data or paths.train, args.prompts, args.episodes)
 
     engine = start_engine(model, args)
-    if args.gc_freeze:
-        # As vLLM's API server does once started (vllm/entrypoints/launchers/utils/server_utils.py; veRL's server,
-        # which this benchmark mirrors by default, does not): the start-up heap leaves the collector's scans. Measured
-        # on an idle 2-core box it did not move the ReMA / replay ratio beyond the round-to-round spread.
+    if not args.no_gc_freeze:
+        # As veRL's server does with patches/gc_freeze.py, and vLLM's own API server: once started, the start-up heap
+        # leaves the collector's scans (a full collection otherwise walks it: ~0.6-1 s a phase on the 2-core box).
         from vllm.utils.gc_utils import freeze_gc_heap
 
         freeze_gc_heap()
@@ -564,6 +477,8 @@ async def bench(args: argparse.Namespace) -> None:
         for index in range(args.rounds):
             seed_base = args.seed_base + 10**6 * index  # fresh samples each round
             results.append(await run_round(engine, client, tokenizer, hf_model_type, rows, args, seed_base))
+            if len(results) > 1:  # only the last round's records are reported; kept, they would grow the GC's heap
+                results[-2]["rema"].records = []
             phases = ", ".join(
                 f"{name} {r.seconds:.2f} s ({r.tokens_per_s:.0f} tok/s)" for name, r in results[-1].items()
             )

@@ -126,6 +126,7 @@ class Call:
     token_ids: list[int]
     log_probs: list[float]
     sampling_params: dict[str, Any]
+    request_id: str = ""
 
 
 class ScriptedEngine:
@@ -162,7 +163,7 @@ class ScriptedEngine:
         cut = next((k + 1 for k, token in enumerate(ids) if token in stop_ids), len(ids))
         ids = ids[: min(cut, sampling_params["max_tokens"])]
         log_probs = [-(len(self.calls) + 1) - (j + 1) / 1000 for j in range(len(ids))]  # unique per position
-        self.calls.append(Call(role, list(prompt_ids), ids, log_probs, dict(sampling_params)))
+        self.calls.append(Call(role, list(prompt_ids), ids, log_probs, dict(sampling_params), request_id))
         return TokenOutput(
             token_ids=ids,
             log_probs=log_probs if sampling_params.get("logprobs") else None,

@@ -31,7 +31,7 @@ def _load(name: str):
 
 @pytest.fixture(scope="module")
 def modules():
-    loaded = {name: _load(name) for name in ("bench_rema_rollout", "lockstep", "bench_vs_lockstep")}
+    loaded = {name: _load(name) for name in ("rollout_records", "bench_rema_rollout", "lockstep", "bench_vs_lockstep")}
     yield SimpleNamespace(**loaded)
     for name in loaded:
         sys.modules.pop(name, None)
@@ -186,7 +186,7 @@ def test_our_side_uses_the_plans_budget_and_seed_and_records_the_request(modules
             return TokenOutput(token_ids=list(range(n)), stop_reason="completed", extra_fields={"num_cached_tokens": 2})
 
     plan = modules.lockstep.LengthPlan(8, 0.5, seed=2)
-    log = modules.bench_rema_rollout.EpisodeLog(5, ["meta", "reasoning"])
+    log = modules.rollout_records.EpisodeLog(5, ["meta", "reasoning"])
     client = bench.PlannedClient(Client(), log, plan, seed_base=100)
     for request_id in ("m", "r", "m"):
         asyncio.run(client.generate(request_id, prompt_ids=[1, 2, 3], sampling_params={"max_tokens": 12, "x": 1}))

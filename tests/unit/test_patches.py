@@ -33,6 +33,7 @@ def test_cpu_platform_applies_every_patch_through_verls_own_plugin_loading():
         "turn_count.global_mini_batch_turns",
         "agent_loop_instantiate.direct",
         "replay_poll.configurable_interval",
+        "gc_freeze.after_startup",
         "torch_distributed.dedupe_backend",
         "fsdp_engine.register_cpu",
         "fsdp_engine.unpinned_offload",
@@ -47,6 +48,7 @@ def test_nothing_is_patched_without_the_cpu_platform():
         "turn_count.global_mini_batch_turns",
         "agent_loop_instantiate.direct",
         "replay_poll.configurable_interval",
+        "gc_freeze.after_startup",
     ]
     assert report["platform"] != "cpu"
 

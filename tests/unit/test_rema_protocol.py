@@ -63,6 +63,13 @@ def test_multiturn_episode_turns_views_and_rows(tokenizer, hf_model_type):
     assert all(call.sampling_params["stop_token_ids"] == [im_end] for call in engine.calls)
     assert all(call.sampling_params["max_tokens"] == 512 for call in engine.calls)
 
+    # One request id per role for the whole episode (veRL's client routes it to one server: the role's prefix
+    # cache), the roles' ids distinct, and a new episode's ids new.
+    ids = [call.request_id for call in engine.calls]
+    assert ids[0] == ids[2] and ids[1] == ids[3] and ids[0] != ids[1] and all(ids)
+    _, again = episode(tokenizer, {"meta": [MTA_1, MTA_2], "reasoning": [RA_1, RA_2]}, hf_model_type=hf_model_type)
+    assert not {call.request_id for call in again.calls} & set(ids)
+
     # One row per role, RA last (the reward loop scores the last output).
     meta_row, ra_row = outputs
     assert [o.rema_role for o in outputs] == ["meta", "reasoning"]

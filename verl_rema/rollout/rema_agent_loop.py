@@ -27,6 +27,7 @@ Configuration: the ``rema.rollout`` block of the trainer config (:class:`~verl_r
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from dataclasses import dataclass, field
@@ -47,6 +48,12 @@ from verl_rema.rollout.dialogue import Dialogue, describe_row, question_from_row
 from verl_rema.rollout.loop_cache import init_agent_loop, loop_setup, memoize_scaffold_renders
 from verl_rema.rollout.metrics import episode_metrics
 from verl_rema.rollout.rows import RoleTrack, idle_output, missing_tail, role_output
+
+#: A role's request id: unique per process (one random prefix), and a counter instead of a uuid4 per track (each
+#: reads os.urandom: tens of microseconds on a busy CPU). veRL's client routes a request id to one server replica,
+#: so the role's turns meet their prefix cache there.
+_REQUEST_ID_PREFIX = uuid4().hex[:16]
+_REQUEST_NUMBERS = itertools.count()
 
 logger = logging.getLogger(__name__)
 logger.setLevel(os.getenv("VERL_LOGGING_LEVEL", "WARN"))
@@ -182,7 +189,7 @@ class ReMAAgentLoop(AgentLoopBase):
         key = (type(builder), *((message["role"], message["content"]) for message in view))
         prompt_ids = self._openings.get_or_make(key, lambda: tuple(builder.build_initial_tokens(view)))
         return RoleTrack(
-            request_id=uuid4().hex,
+            request_id=f"{_REQUEST_ID_PREFIX}-{next(_REQUEST_NUMBERS)}",
             messages=view,
             token_ids=list(prompt_ids),
             prompt_len=len(prompt_ids),
