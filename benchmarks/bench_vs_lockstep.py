@@ -41,9 +41,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmark modules
 
-from bench_rema_rollout import EngineClient, Stopwatch, load_rows, run_rema, start_engine  # noqa: E402
+from bench_rema_rollout import Stopwatch, load_rows, run_rema  # noqa: E402
 from lockstep import LengthPlan, Reply, request_seed, retokenised_share, run_lockstep  # noqa: E402
 from rollout_records import EpisodeLog, RequestRecord, vllm_request_kwargs  # noqa: E402
+from vllm_engine import EngineClient, start_engine  # noqa: E402
 
 SAMPLING = {"temperature": 1.0, "top_p": 1.0, "top_k": -1, "repetition_penalty": 1.0, "logprobs": True}
 
