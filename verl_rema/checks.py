@@ -17,11 +17,16 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from verl_rema.protocol import TrainerMode
 from verl_rema.rollout.config import CONFIG_PATH, ReMARolloutConfig, total_tokens
 
 MATH_REWARD_MODULE = "verl_rema.rewards.math_reward"
 JUDGE_REWARD_MODULE = "verl_rema.rewards.judge_reward"
-SEPARATE_MODES: tuple[str, ...] = ("rema_separate", "rema_algorithm1", "rema_separate_eval")
+SEPARATE_MODES: tuple[str, ...] = (
+    TrainerMode.SEPARATE.value,
+    TrainerMode.ALGORITHM1.value,
+    TrainerMode.SEPARATE_EVAL.value,
+)
 ACTOR = "actor_rollout_ref.actor"
 ROLLOUT = "actor_rollout_ref.rollout"
 
@@ -163,12 +168,14 @@ def _check_trainer_mode(config: DictConfig, settings: ReMARolloutConfig) -> None
         role_configs(config)
         ScheduleConfig.from_config(OmegaConf.select(config, SCHEDULE, default=None))
     loop = OmegaConf.select(config, f"{ROLLOUT}.agent.default_agent_loop")
-    if mode == "rema_algorithm1" and loop != "rema_algorithm1":  # the loop alone plays plain episodes (evaluation)
+    if (
+        mode == TrainerMode.ALGORITHM1.value and loop != "rema_algorithm1"
+    ):  # the loop alone plays plain episodes (evaluation)
         _fail(
             f"Algorithm 1 takes trainer.v1.trainer_mode=rema_algorithm1 with {ROLLOUT}.agent.default_agent_loop="
             f"rema_algorithm1 (its phases' episodes); got {mode} with {loop}"
         )
-    if mode == "rema_algorithm1":
+    if mode == TrainerMode.ALGORITHM1.value:
         Algorithm1Config.from_config(OmegaConf.select(config, ALGORITHM1, default=None))
         if settings.max_turns != 1:
             _fail(f"Algorithm 1 is single-turn: {CONFIG_PATH}.max_turns must be 1, got {settings.max_turns}")

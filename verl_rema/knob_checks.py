@@ -16,6 +16,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from verl_rema.protocol import TrainerMode
 from verl_rema.rollout.config import CONFIG_PATH, ReMARolloutConfig
 
 ACTOR = "actor_rollout_ref.actor"
@@ -23,7 +24,7 @@ ROLLOUT = "actor_rollout_ref.rollout"
 POLICY_LOSS = f"{ACTOR}.policy_loss"
 REWARD_FN = "reward.custom_reward_function"
 # Trainer modes that hand each row's role to the estimators and size mini-batches in episodes (ReMA's own).
-REMA_TRAINER_MODES: tuple[str, ...] = ("rema_sync", "rema_eval", "rema_separate", "rema_algorithm1", "rema_separate_eval")  # fmt: skip
+REMA_TRAINER_MODES: tuple[str, ...] = tuple(mode.value for mode in TrainerMode)
 REMA_AGENT_LOOPS: tuple[str, ...] = ("rema", "rema_algorithm1")
 ROLE_GROUPED_ESTIMATORS: tuple[str, ...] = ("rema_grpo", "softrank")
 SOFTRANK_KNOBS: tuple[str, ...] = ("softrank_temperature", "softrank_offset")

@@ -65,6 +65,20 @@ EPISODE_FIELDS: tuple[str, ...] = (
     RA_ANSWERS_FIELD,
 )
 
+
+class TrainerMode(str, Enum):
+    """The trainer modes verl-rema registers with veRL (``trainer.v1.trainer_mode``)."""
+
+    SYNC = "rema_sync"  # one model, both roles (parameter sharing)
+    EVAL = "rema_eval"  # validation only, with per-subset and dialogue metrics
+    SEPARATE = "rema_separate"  # a model per role, updated in alternation
+    ALGORITHM1 = "rema_algorithm1"  # the paper's single-turn Algorithm 1 (a model per role, phases)
+    SEPARATE_EVAL = "rema_separate_eval"  # rema_eval with a model per role
+
+
+#: The trainer modes that only evaluate (no training data is read).
+EVALUATION_MODES: tuple[str, ...] = (TrainerMode.EVAL.value, TrainerMode.SEPARATE_EVAL.value)
+
 # Fields the trainer writes into a dataset row to choose the episode's protocol (Algorithm 1, App. C.3).
 PHASE_FIELD = "rema_phase"
 PLAN_FIELD = "rema_plan"  # the MTA plan an RA-phase episode is given instead of sampling one
@@ -102,6 +116,8 @@ class RowKey:
 
 __all__ = [
     "EPISODE_FIELDS",
+    "EVALUATION_MODES",
+    "TrainerMode",
     "PHASE_FIELD",
     "PLAN_FIELD",
     "RA_ANSWERS_FIELD",

@@ -9,12 +9,30 @@ from pathlib import Path
 import pytest
 
 from verl_rema import protocol
-from verl_rema.protocol import EPISODE_FIELDS, FINISH_REASONS, NO_FINISH_REASON, ROLES, FinishReason, Role, RowKey
+from verl_rema.protocol import (
+    EPISODE_FIELDS,
+    FINISH_REASONS,
+    NO_FINISH_REASON,
+    ROLES,
+    FinishReason,
+    Role,
+    RowKey,
+    TrainerMode,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 CODE_DIRS = ("verl_rema", "patches", "benchmarks")
 # The same spelling with another meaning: RewardBench's and JudgeBench's own category "reasoning" (not the role).
-HOMONYMS = {"verl_rema/data/judge.py": {"reasoning"}}
+# The same text meaning something else: the judge data's "reasoning" column; Algorithm 1's agent loop, registered
+# under its trainer mode's name (``rollout.phased_loop.AGENT_NAME``); the toy experiment's arm of that name.
+LOOP = {"rema_algorithm1"}
+HOMONYMS = {
+    "verl_rema/data/judge.py": {"reasoning"},
+    "verl_rema/rollout/phased_loop.py": LOOP,
+    "verl_rema/knob_checks.py": LOOP,
+    "verl_rema/checks.py": LOOP,
+    "verl_rema/experiments/toy/__main__.py": {"rema_separate"},
+}
 
 
 def test_row_key_parses_veRL_keys_including_uids_with_underscores():
@@ -47,12 +65,14 @@ def _string_constants(path: Path) -> list[tuple[int, str]]:
     ]
 
 
-def test_field_names_roles_and_finish_reasons_are_defined_only_in_the_contract():
-    """A string literal equal to a row field, a role or a finish reason anywhere else is a second definition.
+def test_field_names_roles_finish_reasons_and_trainer_modes_are_defined_only_in_the_contract():
+    """A string literal equal to a row field, a role, a finish reason or a trainer mode anywhere else is a second
+    definition.
 
     ``max_turns`` is left out: it is also the name of a ``rema.rollout`` setting (``ReMARolloutConfig.max_turns``),
     which code rightly spells as a key."""
-    contract = {*EPISODE_FIELDS, *ROLES, *FINISH_REASONS, NO_FINISH_REASON} - {"max_turns"}
+    modes = {mode.value for mode in TrainerMode}
+    contract = {*EPISODE_FIELDS, *ROLES, *FINISH_REASONS, NO_FINISH_REASON, *modes} - {"max_turns"}
     offenders = []
     for directory in CODE_DIRS:
         for path in sorted((REPO / directory).rglob("*.py")):

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from verl_rema.protocol import EVALUATION_MODES
+
 if TYPE_CHECKING:  # the check imports veRL (through the rollout settings): not for `python -m verl_rema.data list`
     from verl_rema.data.check import FileCheck, OpeningLengths
     from verl_rema.rollout.config import ReMARolloutConfig
@@ -25,9 +27,6 @@ logger = logging.getLogger(__name__)
 POLICY_KEY = "rema.on_bad_row"
 TRAIN_KEY = "data.train_files"  # over-long openings are bad rows here; in data.val_files they are kept and listed
 DATA_KEYS: tuple[str, ...] = (TRAIN_KEY, "data.val_files")
-# ``python -m verl_rema.evaluate`` runs these trainer modes: they read data.val_files only (data.train_files is the
-# recipe's, e.g. the embedded math set under a judge recipe, and is never loaded).
-EVALUATION_MODES: tuple[str, ...] = ("rema_eval", "rema_separate_eval")
 
 
 def _files(value: Any) -> list[str]:
@@ -70,6 +69,8 @@ def check_data(config: DictConfig, settings: ReMARolloutConfig) -> list[FileChec
     lengths = opening_lengths(config, settings)
     out_dir = Path(str(config.trainer.default_local_dir)) / "checked_data"
     results = []
+    # ``python -m verl_rema.evaluate`` runs the evaluation modes: they read data.val_files only (data.train_files is
+    # the recipe's, e.g. the embedded math set under a judge recipe, and is never loaded).
     evaluating = OmegaConf.select(config, "trainer.v1.trainer_mode", default=None) in EVALUATION_MODES
     for key in DATA_KEYS[1:] if evaluating else DATA_KEYS:
         value = OmegaConf.select(config, key)

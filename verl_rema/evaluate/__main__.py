@@ -32,10 +32,11 @@ import hydra
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from verl_rema.main_ppo import prepare_process, run
+from verl_rema.protocol import TrainerMode
 
 TRAINER_MODULE = "verl_rema.evaluate.trainer"
-TRAINER_MODE = "rema_eval"  # == verl_rema.evaluate.trainer.TRAINER_MODE (importing it pulls in veRL)
-SEPARATE_TRAINER_MODE = "rema_separate_eval"  # the same, with a model per role (``rema.models``)
+TRAINER_MODE = TrainerMode.EVAL.value  # == verl_rema.evaluate.trainer.TRAINER_MODE (importing it pulls in veRL)
+SEPARATE_TRAINER_MODE = TrainerMode.SEPARATE_EVAL.value  # the same, with a model per role (``rema.models``)
 DATA_FILE = "eval_data.parquet"
 
 

@@ -26,12 +26,12 @@ import transfer_queue as tq
 from tqdm import tqdm
 from verl.trainer.ppo.v1 import register_trainer
 
-from verl_rema.protocol import FINISH_REASON_FIELD, METRICS_FIELD, NUM_ROUNDS_FIELD, ROLE_FIELD, RowKey
+from verl_rema.protocol import FINISH_REASON_FIELD, METRICS_FIELD, NUM_ROUNDS_FIELD, ROLE_FIELD, RowKey, TrainerMode
 from verl_rema.separate.trainer import ReMASeparateTrainer
 from verl_rema.trainer.rema_trainer import ReMATrainer, as_list
 
-TRAINER_MODE = "rema_eval"
-SEPARATE_TRAINER_MODE = "rema_separate_eval"
+TRAINER_MODE = TrainerMode.EVAL.value
+SEPARATE_TRAINER_MODE = TrainerMode.SEPARATE_EVAL.value
 SIDECAR_SUFFIX = ".rema.jsonl"
 FIELDS: tuple[str, ...] = ("data_source", "num_turns", "extra_fields")
 EXTRA_FIELDS: tuple[str, ...] = (ROLE_FIELD, FINISH_REASON_FIELD, NUM_ROUNDS_FIELD, METRICS_FIELD)

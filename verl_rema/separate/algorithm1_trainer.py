@@ -24,7 +24,7 @@ from verl.trainer.ppo.v1 import register_trainer
 from verl.utils import tensordict_utils as tu
 from verl.utils.dataset.rl_dataset import collate_fn
 
-from verl_rema.protocol import PHASE_FIELD, PLAN_FIELD, ROLE_FIELD, Phase, Role, RowKey
+from verl_rema.protocol import PHASE_FIELD, PLAN_FIELD, ROLE_FIELD, Phase, Role, RowKey, TrainerMode
 from verl_rema.separate.algorithm1 import (
     CONFIG_PATH,
     FILTER_PHASE,
@@ -39,7 +39,7 @@ from verl_rema.trainer.step_metrics import PREFIX
 
 logger = logging.getLogger(__name__)
 
-TRAINER_MODE = "rema_algorithm1"
+TRAINER_MODE = TrainerMode.ALGORITHM1.value
 ALG1 = f"{PREFIX}algorithm1/"
 
 

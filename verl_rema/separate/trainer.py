@@ -27,7 +27,7 @@ from verl.trainer.ppo.v1 import register_trainer
 from verl.utils.config import omega_conf_to_dataclass
 from verl.workers.rollout.llm_server import LLMServerClient, LLMServerManager
 
-from verl_rema.protocol import Role
+from verl_rema.protocol import Role, TrainerMode
 from verl_rema.separate.client import RoleRoutingClient
 from verl_rema.separate.roles import CONFIG_PATH, check_same_tokenizer, role_configs
 from verl_rema.separate.router import RoleRouter, role_metrics
@@ -40,7 +40,7 @@ from verl_rema.trainer.step_metrics import PREFIX
 
 logger = logging.getLogger(__name__)
 
-TRAINER_MODE = "rema_separate"
+TRAINER_MODE = TrainerMode.SEPARATE.value
 PRIMARY, PARTNER = Role.META, Role.REASONING
 STATE_FILE = "rema_schedule.json"
 

@@ -36,14 +36,14 @@ from verl.trainer.ppo.v1 import PPOTrainerSync, register_trainer
 
 from verl_rema.advantages.row_roles import rows_with_roles
 from verl_rema.checks import rows_per_episode
-from verl_rema.protocol import ROLE_FIELD
+from verl_rema.protocol import ROLE_FIELD, TrainerMode
 from verl_rema.resume_check import read_tracker, write_fingerprint, write_tracker
 from verl_rema.rollout.metrics import aggregate_row_metrics
 from verl_rema.trainer.step_metrics import PREFIX, episode_outcomes, role_shares
 
 logger = logging.getLogger(__name__)
 
-TRAINER_MODE = "rema_sync"
+TRAINER_MODE = TrainerMode.SYNC.value
 
 VERL_MODE = "sync"
 RESUME_PROBE_ENV = "VERL_REMA_RESUME_PROBE"
