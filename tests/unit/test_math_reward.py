@@ -349,7 +349,7 @@ def test_adversarial_batch_finishes_in_bounded_time(monkeypatch) -> None:
 
 
 def test_dialogue_metrics_pass_through_for_validation():
-    from verl_rema.rewards.math_reward import dialogue_metrics_of
+    from verl_rema.rewards.episode import dialogue_metrics_of
 
     info = {"rema_metrics": {"rema/rounds": 2, "rema/meta/echo_overlap": None}}
     assert dialogue_metrics_of(info) == {"rema/rounds": 2.0, "rema/meta/echo_overlap": None}

@@ -36,8 +36,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from verl_rema.protocol import NO_FINISH_REASON, RA_ANSWERS_FIELD, ROLE_FIELD, FinishReason, Role
-from verl_rema.rewards.math_reward import dialogue_metrics_of, finish_reason_of, text_to_score
+from verl_rema.protocol import Role
+from verl_rema.rewards.episode import (
+    dialogue_metrics_of,
+    finish_reason_of,
+    is_masked,
+    ra_answers_of,
+    scored_role,
+    text_to_score,
+)
 from verl_rema.rewards.reward_kwargs import REWARD_MODES, RewardKwargs, warn_once
 from verl_rema.rewards.verdict import (
     PENALTIES,
@@ -82,15 +89,12 @@ class JudgeRewardKwargs(RewardKwargs):
 
 
 def _ra_correct(info: Mapping[str, Any], gold: str | None, pick: str, own: float) -> list[float]:
-    """0/1 correctness of the RA answers sampled for an MTA's plan (``RA_ANSWERS_FIELD``); this episode's own."""
-    answers = info.get(RA_ANSWERS_FIELD)
-    if hasattr(answers, "tolist"):
-        answers = answers.tolist()
+    """0/1 correctness of the RA answers sampled for an MTA's plan (``protocol.RA_ANSWERS_FIELD``); this episode's
+    own."""
+    answers = ra_answers_of(info)
     if answers is None:  # another loop's episode: its one verdict
         return [own]
-    if not isinstance(answers, list | tuple):
-        raise ValueError(f"extra_info[{RA_ANSWERS_FIELD!r}] must be a list of the RA's answers, got {answers!r}")
-    verdicts = [parse_verdict(str(answer), pick) for answer in answers]  # type: ignore[arg-type]
+    verdicts = [parse_verdict(answer, pick) for answer in answers]  # type: ignore[arg-type]
     return [1.0 if v.found and v.choice == gold else 0.0 for v in verdicts]
 
 
@@ -113,9 +117,8 @@ def compute_score(
         warn_once(f"verl_rema judge reward: ground truth {ground_truth!r} is not 'A' or 'B' ({data_source}); scoring 0")
     acc = 1.0 if verdict.found and verdict.choice == gold else 0.0
     finish_reason = finish_reason_of(info)
-    role = str(getattr(info.get(ROLE_FIELD), "value", info.get(ROLE_FIELD)) or Role.REASONING.value)
     ra_answers, plan_leak = 1.0, 0.0
-    if settings.reward_mode == "role" and role == Role.META.value:
+    if settings.reward_mode == "role" and scored_role(info) is Role.META:
         correct = _ra_correct(info, gold, settings.verdict_pick, acc)  # [] when the RA never spoke: all wrong
         role_reward = mta_reward(correct or [0.0], solution_str or "", settings.mta_penalty)  # type: ignore[arg-type]
         acc, ra_answers = sum(correct) / max(len(correct), 1), float(len(correct))
@@ -125,8 +128,7 @@ def compute_score(
     if settings.reward_mode == "role":
         score = role_reward
     else:
-        masked = settings.mask_unfinished_reward and finish_reason not in (FinishReason.NORMAL.value, NO_FINISH_REASON)
-        score = 0.0 if masked else acc
+        score = 0.0 if is_masked(finish_reason, settings.mask_unfinished_reward) else acc
     return {
         "score": score,
         "acc": acc,

@@ -32,15 +32,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from verl_rema.protocol import (
-    FINAL_ANSWER_FIELD,
-    FINISH_REASON_FIELD,
-    METRICS_FIELD,
-    NO_FINISH_REASON,
-    RA_ANSWERS_FIELD,
-    ROLE_FIELD,
-    FinishReason,
-    Role,
+from verl_rema.protocol import Role
+from verl_rema.rewards.episode import (
+    dialogue_metrics_of,
+    finish_reason_of,
+    is_masked,
+    ra_answers_of,
+    scored_role,
+    text_to_score,
 )
 from verl_rema.rewards.reward_kwargs import KWARGS_PATH, REWARD_MODES, RewardKwargs
 from verl_rema.rewards.role_rewards import MTA_REWARDS, PENALTIES, consistency_reward, mta_reward, ra_reward
@@ -103,28 +102,10 @@ def gold_answers(ground_truth: Any) -> tuple[str, ...]:
     return ()
 
 
-def text_to_score(solution_str: str, extra_info: Mapping[str, Any] | None) -> str:
-    """The ReMA reasoning agent's final message when the rollout supplies it, else the whole response."""
-    if extra_info:
-        final = extra_info.get(FINAL_ANSWER_FIELD)
-        if isinstance(final, str):
-            return final
-    return solution_str if isinstance(solution_str, str) else ""
-
-
-def finish_reason_of(extra_info: Mapping[str, Any] | None) -> str:
-    """The episode's finish reason, or ``"n/a"`` when the sample has none (then nothing is masked)."""
-    reason = extra_info.get(FINISH_REASON_FIELD) if extra_info else None
-    if reason is None:
-        return NO_FINISH_REASON
-    return str(getattr(reason, "value", reason))
-
-
 def _reward_dict(verdict: VerifyResult, finish_reason: str, mask_unfinished_reward: bool) -> dict[str, Any]:
     acc = 1.0 if verdict.correct else 0.0
-    masked = mask_unfinished_reward and finish_reason not in (FinishReason.NORMAL.value, NO_FINISH_REASON)
     return {
-        "score": 0.0 if masked else acc,
+        "score": 0.0 if is_masked(finish_reason, mask_unfinished_reward) else acc,
         "acc": acc,
         "finish_reason": finish_reason,
         "answer_extracted": bool(verdict.answer_extracted),
@@ -161,16 +142,13 @@ def _role_reward(
     """The scored row's role reward (``score``), and ``acc`` as the RA answers' mean correctness for an MTA row."""
     from verl_rema.rollout.metrics import contains_boxed  # pure Python; keeps this module's imports light
 
-    role = str(getattr(info.get(ROLE_FIELD), "value", info.get(ROLE_FIELD)) or Role.REASONING.value)
-    if role != Role.META.value:
+    if scored_role(info) is not Role.META:
         boxed = contains_boxed(text_to_score("", info))
         return {"score": ra_reward(verdict.correct, boxed), "plan_leak": 0.0, "ra_answers": 1.0}
-    answers = info.get(RA_ANSWERS_FIELD)
-    if hasattr(answers, "tolist"):
-        answers = answers.tolist()
     # the rema_algorithm1 loop's K answers (none when the episode ended before the RA spoke: the plan then earns
     # what a plan whose every answer is wrong earns); another loop's episode: its one final answer
-    answers = [str(a) for a in answers] if isinstance(answers, list | tuple) else [text_to_score("", info)]
+    answers = ra_answers_of(info)
+    answers = [text_to_score("", info)] if answers is None else answers
     pool = get_pool(settings.num_procs)
     correct = [pool.verify(gold, answer, settings.timeout_s).correct for answer in answers] or [False]
     leak_rate = dialogue_metrics_of(info).get("rema/meta/answer_leak_rate")
@@ -187,15 +165,6 @@ def _role_reward(
         "plan_leak": float(leaks),
         "ra_answers": float(len(answers)),
     }
-
-
-def dialogue_metrics_of(extra_info: Mapping[str, Any] | None) -> dict[str, float | None]:
-    """The rollout's per-episode ``rema_metrics`` (the same keys for every episode; None where undefined,
-    which veRL's validation reducer skips)."""
-    metrics = (extra_info or {}).get(METRICS_FIELD)
-    if not isinstance(metrics, Mapping):
-        return {}
-    return {str(key): None if value is None else float(value) for key, value in metrics.items()}
 
 
 def score_many(
