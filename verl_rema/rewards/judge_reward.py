@@ -37,14 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from verl_rema.protocol import Role
-from verl_rema.rewards.episode import (
-    dialogue_metrics_of,
-    finish_reason_of,
-    is_masked,
-    ra_answers_of,
-    scored_role,
-    text_to_score,
-)
+from verl_rema.rewards import episode
 from verl_rema.rewards.reward_kwargs import REWARD_MODES, RewardKwargs, warn_once
 from verl_rema.rewards.verdict import (
     PENALTIES,
@@ -91,7 +84,7 @@ class JudgeRewardKwargs(RewardKwargs):
 def _ra_correct(info: Mapping[str, Any], gold: str | None, pick: str, own: float) -> list[float]:
     """0/1 correctness of the RA answers sampled for an MTA's plan (``protocol.RA_ANSWERS_FIELD``); this episode's
     own."""
-    answers = ra_answers_of(info)
+    answers = episode.ra_answers_of(info)
     if answers is None:  # another loop's episode: its one verdict
         return [own]
     verdicts = [parse_verdict(answer, pick) for answer in answers]  # type: ignore[arg-type]
@@ -111,14 +104,14 @@ def compute_score(
     the gold letter, and veRL always passes them (by name)."""
     settings = JudgeRewardKwargs.parse(reward_kwargs, strict=False)
     info: Mapping[str, Any] = extra_info or {}
-    verdict = parse_verdict(text_to_score(solution_str, info), settings.verdict_pick)  # type: ignore[arg-type]
+    verdict = parse_verdict(episode.text_to_score(solution_str, info), settings.verdict_pick)  # type: ignore[arg-type]
     gold = gold_letter(ground_truth)
     if gold is None:
         warn_once(f"verl_rema judge reward: ground truth {ground_truth!r} is not 'A' or 'B' ({data_source}); scoring 0")
     acc = 1.0 if verdict.found and verdict.choice == gold else 0.0
-    finish_reason = finish_reason_of(info)
+    finish_reason = episode.finish_reason_of(info)
     ra_answers, plan_leak = 1.0, 0.0
-    if settings.reward_mode == "role" and scored_role(info) is Role.META:
+    if settings.reward_mode == "role" and episode.scored_role(info) is Role.META:
         correct = _ra_correct(info, gold, settings.verdict_pick, acc)  # [] when the RA never spoke: all wrong
         role_reward = mta_reward(correct or [0.0], solution_str or "", settings.mta_penalty)  # type: ignore[arg-type]
         acc, ra_answers = sum(correct) / max(len(correct), 1), float(len(correct))
@@ -128,7 +121,7 @@ def compute_score(
     if settings.reward_mode == "role":
         score = role_reward
     else:
-        score = 0.0 if is_masked(finish_reason, settings.mask_unfinished_reward) else acc
+        score = 0.0 if episode.is_masked(finish_reason, settings.mask_unfinished_reward) else acc
     return {
         "score": score,
         "acc": acc,
@@ -144,7 +137,7 @@ def compute_score(
         "plan_leak": plan_leak,
         "pair_id": str(info.get(PAIR_ID_FIELD) or ""),
         "game": str(info.get(GAME_FIELD) or ""),
-        **dialogue_metrics_of(info),
+        **episode.dialogue_metrics_of(info),
     }
 
 
