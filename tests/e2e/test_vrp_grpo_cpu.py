@@ -118,12 +118,15 @@ def _optimizer_steps(ckpt: Path, step: int) -> int:
 
 def test_one_optimiser_step_per_training_step(runs):
     """The CoT baseline's mini-batch is its whole batch on the CPU preset: 1 step per training step, logged by the
-    trainer and counted by the optimiser itself."""
+    trainer and counted by the optimiser itself; one reasoning row per episode (16 prompts x 4), no MTA row."""
     first: Run = runs["first"]
     assert "synthetic padding" not in first.log
     for step in first.steps():
         assert first.at(step)["training/rema/optimizer_steps"] == 1
         assert first.at(step)["training/rema/padding_rows"] == 0
+        assert first.at(step)["training/rema/episodes"] == 16 * 4, step
+        assert first.at(step)["training/rema/reasoning/rows"] == 16 * 4, step
+        assert "training/rema/meta/rows" not in first.at(step), step
     assert _optimizer_steps(runs["ckpt"], 1) == 1 and _optimizer_steps(runs["ckpt"], 2) == 2
     assert _optimizer_steps(runs["ckpt"], 3) == 3  # the resumed run continued the optimiser's count
 
