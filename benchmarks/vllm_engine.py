@@ -54,7 +54,6 @@ class EngineClient:
         priority: int = 0,
         **_: Any,  # image/video/audio data: text-only benchmark
     ) -> TokenOutput:
-
         params = vllm_request_kwargs(sampling_params, len(prompt_ids), self.max_model_len)
         return await self.serve(request_id, list(prompt_ids), params, priority)
 
